@@ -1,0 +1,206 @@
+"""The WSGI application: routing, body limits, SOAP dispatch, faults and the request log.
+
+Transport only: every answer comes from ``learner_service`` handlers; every failure becomes a
+SOAP Fault with a MIAPAPIException detail, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+from wsgiref.util import request_uri
+
+from miap.server import audit, contract, errors, soap, xmlsafe
+from miap.server.auth import Authenticator
+from miap.server.errors import ServiceFault
+from miap.server.learner_service import OPERATIONS, fields
+from miap.server.matching import DeterministicMatcher, Matcher
+from miap.server.operations import Call, Operation, Reply
+from miap.storage.engine import Database
+
+log = logging.getLogger("miap.request")
+
+SERVICE_PATH = "/LearnerService.svc"
+XML = "text/xml; charset=utf-8"
+#: Bodies over the limit but under this are read and discarded so the client sees the fault.
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_body_bytes: int = 10 * 1024 * 1024
+    #: Hold every response to the schemas too (tests and staging; costs a little per request).
+    validate_responses: bool = False
+    auth_cache_seconds: float = 60.0
+    #: The URL clients use, for the served WSDL behind a TLS-terminating proxy.
+    public_url: str | None = None
+
+
+StartResponse = Callable[[str, list[tuple[str, str]]], object]
+
+
+class LearnerServiceApp:
+    def __init__(self, db: Database, settings: Settings, matcher: Matcher | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.matcher = matcher or DeterministicMatcher()
+        self.authenticator = Authenticator(db, ttl=settings.auth_cache_seconds)
+        self.operations: dict[str, Operation] = {op.request: op for op in OPERATIONS}
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        request_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        try:
+            status, body = self._route(environ, request_id)
+        except ServiceFault as fault:
+            status, body = _status(fault.error.http_status), soap.fault_envelope(fault)
+            log.info("%s fault %s", request_id, fault.error.code)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: answer, never crash
+            # The exception text may quote request values; log its type and stack only.
+            log.error(
+                "%s internal error %s\n%s",
+                request_id,
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            fault = ServiceFault(errors.INTERNAL, f"Request id {request_id}")
+            status, body = _status(500), soap.fault_envelope(fault)
+        log.debug("%s %s in %.1f ms", request_id, status, (time.perf_counter() - started) * 1000)
+        start_response(
+            status,
+            [
+                ("Content-Type", XML),
+                ("Content-Length", str(len(body))),
+                ("X-Request-Id", request_id),
+            ],
+        )
+        return [body]
+
+    def _route(self, environ: dict, request_id: str) -> tuple[str, bytes]:
+        if environ.get("PATH_INFO", "").rstrip("/").lower() != SERVICE_PATH.lower():
+            raise ServiceFault(errors.NOT_FOUND, f"The service is at {SERVICE_PATH}")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "GET":
+            return "200 OK", self._document(environ)
+        if method != "POST":
+            raise ServiceFault(errors.METHOD_NOT_ALLOWED)
+        body = self._read_body(environ)
+        payload = soap.body_payload(xmlsafe.parse(body))
+        reply = self._dispatch(payload, request_id)
+        return "200 OK", soap.envelope(reply.element)
+
+    def _document(self, environ: dict) -> bytes:
+        query = environ.get("QUERY_STRING", "")
+        params = parse_qs(query, keep_blank_values=True)
+        if query.lower() == "wsdl" or "wsdl" in params:
+            name = "wsdl"
+        elif params.get("xsd"):
+            name = params["xsd"][0]
+        else:
+            raise ServiceFault(errors.METHOD_NOT_ALLOWED, "GET serves ?wsdl and ?xsd=NAME only")
+        url = self.settings.public_url or request_uri(environ, include_query=False)
+        document = contract.served_document(name, url)
+        if document is None:
+            raise ServiceFault(errors.NOT_FOUND, f"No schema named {name!r}")
+        return document
+
+    def _read_body(self, environ: dict) -> bytes:
+        limit = self.settings.max_body_bytes
+        stream = environ["wsgi.input"]
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            raise ServiceFault(errors.BAD_ENVELOPE, "Content-Length is not a number") from None
+        if declared > limit:
+            _drain(stream, min(declared, DRAIN_LIMIT))
+            raise ServiceFault(errors.TOO_LARGE, f"Limit {limit} bytes, declared {declared}")
+        body = stream.read(declared) if declared >= 0 else stream.read(limit + 1)
+        if len(body) > limit:
+            raise ServiceFault(errors.TOO_LARGE, f"Limit {limit} bytes")
+        return body
+
+    def _dispatch(self, payload, request_id: str) -> Reply:  # noqa: ANN001
+        operation = self.operations.get(payload.tag)
+        if operation is None:
+            raise ServiceFault(errors.UNKNOWN_OPERATION, f"Unknown request element {payload.tag}")
+        contract.validate(payload)
+        header = fields(payload)
+        ukprn, user_name = header.get("UKPRN"), header.get("UserName")
+        try:
+            caller = self.authenticator.authenticate(
+                # The password is taken verbatim: spaces in it are significant.
+                ukprn,
+                header.get("OrganisationRef"),
+                payload.findtext("OrgPassword"),
+                user_name,
+            )
+            with self.db.transaction() as session:
+                reply = operation.handler(Call(session, self.matcher, caller, payload))
+                if self.settings.validate_responses:
+                    _validate_response(reply)
+                audit.record(
+                    session,
+                    request_id=request_id,
+                    ukprn=caller.ukprn,
+                    user_name=user_name,
+                    operation=operation.name,
+                    outcome=reply.outcome,
+                    ulns=reply.ulns,
+                )
+        except ServiceFault as fault:
+            with self.db.transaction() as session:
+                audit.record(
+                    session,
+                    request_id=request_id,
+                    ukprn=ukprn,
+                    user_name=user_name,
+                    operation=operation.name,
+                    outcome=fault.error.code,
+                )
+            raise
+        log.info(
+            "%s %s %s ukprn=%s ulns=%s",
+            request_id,
+            operation.name,
+            reply.outcome,
+            caller.ukprn,
+            ",".join(reply.ulns[:10]),
+        )
+        return reply
+
+
+def _validate_response(reply: Reply) -> None:
+    try:
+        contract.validate(reply.element)
+    except ServiceFault as fault:
+        raise ServiceFault(
+            errors.INTERNAL, f"Outbound message breaks the contract: {fault.further_details}"
+        ) from None
+
+
+def _drain(stream, size: int) -> None:  # noqa: ANN001
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1 << 16))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+}
+
+
+def _status(code: int) -> str:
+    return f"{code} {_REASONS[code]}"

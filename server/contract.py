@@ -1,0 +1,68 @@
+"""The published contract: WSDL and XSDs, validation against them, and serving them.
+
+The files in ``wsdl/`` and ``xsd/`` are the contract; nothing here generates it. Served copies
+have their ``schemaLocation`` and ``soap:address`` rewritten to this server's own URLs.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from importlib.resources import files
+from pathlib import Path
+
+from lxml import etree
+
+from miap.server import errors
+from miap.server.errors import ServiceFault
+from miap.server.namespaces import SCHEMA_FILES, XSD
+
+XSD_DIR = Path(str(files("miap.xsd")))
+WSDL_PATH = Path(str(files("miap.wsdl"))) / "LearnerService.wsdl"
+SCHEMA_NAMES = frozenset(SCHEMA_FILES.values())
+
+_WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+_local = threading.local()
+
+
+def _compile_schema() -> etree.XMLSchema:
+    imports = "".join(
+        f'<xs:import namespace="{ns}" schemaLocation="{(XSD_DIR / f"{name}.xsd").as_uri()}"/>'
+        for ns, name in SCHEMA_FILES.items()
+    )
+    return etree.XMLSchema(etree.fromstring(f'<xs:schema xmlns:xs="{XSD}">{imports}</xs:schema>'))
+
+
+def message_schema() -> etree.XMLSchema:
+    """All message schemas in one validator, one per thread (its error log is per object)."""
+    schema = getattr(_local, "schema", None)
+    if schema is None:
+        schema = _local.schema = _compile_schema()
+    return schema
+
+
+def validate(element: etree._Element) -> None:
+    """Raise WSEC0001, naming the rule that failed, unless ``element`` obeys the schemas."""
+    schema = message_schema()
+    if not schema.validate(element):
+        error = schema.error_log.last_error
+        raise ServiceFault(errors.BADLY_FORMED, f"line {error.line}: {error.message}")
+
+
+@functools.lru_cache(maxsize=32)
+def served_document(name: str, service_url: str) -> bytes | None:
+    """The WSDL (``name == "wsdl"``) or one XSD as served from ``service_url``; None if unknown."""
+    if name == "wsdl":
+        path = WSDL_PATH
+    elif name in SCHEMA_NAMES:
+        path = XSD_DIR / f"{name}.xsd"
+    else:
+        return None
+    tree = etree.parse(str(path))
+    for element in tree.iter():
+        location = element.get("schemaLocation")
+        if location:
+            element.set("schemaLocation", f"{service_url}?xsd={Path(location).stem}")
+    for address in tree.iter(f"{{{_WSDL_SOAP}}}address"):
+        address.set("location", service_url)
+    return etree.tostring(tree, xml_declaration=True, encoding="utf-8")

@@ -1,0 +1,206 @@
+"""Learner register rules: find, register, update, verify and retrieve.
+
+These functions take a session and plain values, never XML; the SOAP service module maps the
+wire to them. Every function leaves the session consistent: a refusal raises before anything
+is written, and the caller's transaction decides the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from miap.server import errors
+from miap.server.errors import ServiceFault
+from miap.server.identifiers import is_valid_uln, random_uln
+from miap.server.matching import NO_MATCH, Demographics, FindResult, Matcher, VerifyQuery
+from miap.storage.models import Learner, utcnow
+
+REGISTERED = "WSRC0005"
+NOT_REGISTERED = "WSRC0021"
+#: Our answer to a successful updateSingleLearner; the spec names none (see README).
+UPDATED = "WSRC0006"
+FOUND = "WSRC0004"
+
+VERIFIED = "WSVRC001"
+VERIFIED_SIMILAR = "WSVRC003"
+NOT_VERIFIED = "WSVRC005"
+ULN_NOT_FOUND = "WSVRC006"
+
+#: LearnerStatus of a live record; TierLevel 0 = identity not verified, 1 = verified.
+ACTIVE = "1"
+_UNVERIFIED = "0"
+
+#: How many ULNs to draw before giving up on a (vanishingly unlikely) run of collisions.
+ALLOCATION_ATTEMPTS = 20
+
+#: The Learner columns a registration or an update writes.
+DETAIL_COLUMNS = (
+    "title",
+    "given_name",
+    "middle_other_name",
+    "family_name",
+    "preferred_given_name",
+    "previous_family_name",
+    "family_name_at_age16",
+    "school_at_age16",
+    "address_line1",
+    "address_line2",
+    "address_town",
+    "address_county_or_city",
+    "postcode",
+    "date_of_address_capture",
+    "date_of_birth",
+    "place_of_birth",
+    "gender",
+    "email_address",
+    "nationality",
+    "scottish_candidate_number",
+    "verification_type",
+    "other_verification_description",
+    "ability_to_share",
+    "notes",
+)
+
+
+def demographics_of(details: dict[str, Any]) -> Demographics:
+    return Demographics(
+        given_name=details["given_name"],
+        family_name=details["family_name"],
+        date_of_birth=details["date_of_birth"],
+        gender=details["gender"],
+        postcode=details["postcode"],
+        previous_family_name=details.get("previous_family_name"),
+    )
+
+
+def require_valid_uln(uln: str) -> None:
+    if not is_valid_uln(uln):
+        raise ServiceFault(errors.INVALID_ULN, f"ULN {uln} fails its check digit")
+
+
+def learner_by_uln(session: Session, uln: str) -> Learner | None:
+    return session.scalars(select(Learner).where(Learner.uln == uln)).first()
+
+
+def find_by_uln(
+    session: Session, matcher: Matcher, uln: str, given_name: str, family_name: str
+) -> FindResult:
+    """The learner with this ULN, only when the names agree too (no fishing by ULN)."""
+    require_valid_uln(uln)
+    learner = learner_by_uln(session, uln)
+    if learner is None or not matcher.names_match(learner, given_name, family_name):
+        return FindResult(NO_MATCH)
+    return FindResult(FOUND, [learner])
+
+
+def _check_details(details: dict[str, Any], today: dt.date) -> None:
+    if details["date_of_birth"] > today:
+        raise ServiceFault(errors.BADLY_FORMED, "DateOfBirth is in the future")
+    if details["verification_type"] == "999" and not details.get("other_verification_description"):
+        raise ServiceFault(
+            errors.BADLY_FORMED,
+            "OtherVerificationDescription is required when VerificationType is 999",
+        )
+
+
+def _apply(learner: Learner, details: dict[str, Any]) -> None:
+    for column in DETAIL_COLUMNS:
+        setattr(learner, column, details.get(column))
+    for column, value in demographics_of(details).keys.items():
+        setattr(learner, column, value)
+    learner.tier_level = _UNVERIFIED if details["verification_type"] == "0" else "1"
+
+
+def register(
+    session: Session,
+    matcher: Matcher,
+    details: dict[str, Any],
+    ukprn: str,
+    new_uln: Callable[[], str] = random_uln,
+) -> tuple[str, str | None]:
+    """Register a new learner: ``(WSRC0005, uln)``, or ``(WSRC0021, None)`` for a duplicate.
+
+    The identity unique index makes the duplicate check race-free across servers: whichever
+    insert loses the race sees the winner's row and answers WSRC0021. A clash on the ULN alone
+    draws a new ULN; the caller never sees it.
+    """
+    _check_details(details, dt.date.today())
+    person = demographics_of(details)
+    if matcher.duplicate_of(session, person) is not None:
+        return NOT_REGISTERED, None
+    for _ in range(ALLOCATION_ATTEMPTS):
+        learner = Learner(uln=new_uln(), learner_status=ACTIVE, registered_by_ukprn=ukprn)
+        _apply(learner, details)
+        try:
+            with session.begin_nested():
+                session.add(learner)
+        except IntegrityError:
+            if matcher.duplicate_of(session, person) is not None:
+                return NOT_REGISTERED, None
+            continue
+        return REGISTERED, learner.uln
+    raise ServiceFault(errors.INTERNAL, "No free ULN could be allocated")
+
+
+def update(session: Session, details: dict[str, Any], uln: str, version: int) -> str:
+    """Replace a learner's details, only if ``version`` is still the stored VersionNumber."""
+    require_valid_uln(uln)
+    _check_details(details, dt.date.today())
+    learner = learner_by_uln(session, uln)
+    if learner is None:
+        raise ServiceFault(errors.LEARNER_NOT_FOUND, f"ULN {uln}")
+    if learner.version != version:
+        raise ServiceFault(errors.VERSION_CONFLICT, f"VersionNumber {version} is stale; ULN {uln}")
+    _apply(learner, details)
+    learner.updated_at = utcnow()
+    try:
+        session.flush()
+    except StaleDataError:
+        raise ServiceFault(
+            errors.VERSION_CONFLICT, f"VersionNumber {version} is stale; ULN {uln}"
+        ) from None
+    except IntegrityError:
+        raise ServiceFault(errors.UPDATE_DUPLICATES, f"ULN {uln}") from None
+    return UPDATED
+
+
+@dataclass
+class Verification:
+    code: str
+    learner: Learner | None
+    failure_flags: list[str]
+
+
+def verify(session: Session, matcher: Matcher, uln: str, query: VerifyQuery) -> Verification:
+    require_valid_uln(uln)
+    learner = learner_by_uln(session, uln)
+    if learner is None:
+        return Verification(ULN_NOT_FOUND, None, [])
+    outcome = matcher.verify(learner, query)
+    if outcome.date_of_birth_ok and outcome.gender_ok and outcome.names == "match":
+        return Verification(VERIFIED, learner, [])
+    if outcome.date_of_birth_ok and outcome.gender_ok and outcome.names == "similar":
+        return Verification(VERIFIED_SIMILAR, learner, outcome.failure_flags)
+    flags = outcome.failure_flags
+    if outcome.names == "different":
+        # Names that do not match earn no hint about the date of birth or gender, so a ULN
+        # alone cannot be used to guess them one request at a time.
+        flags = [flag for flag in flags if flag not in ("VRF7", "VRF8")]
+    return Verification(NOT_VERIFIED, learner, flags)
+
+
+def retrieve(session: Session, ulns: Iterable[str]) -> dict[str, Learner]:
+    """Stored learners for the valid ULNs among ``ulns``, keyed by ULN (one query)."""
+    valid = {uln for uln in ulns if is_valid_uln(uln)}
+    if not valid:
+        return {}
+    rows = session.scalars(select(Learner).where(Learner.uln.in_(valid)))
+    return {learner.uln: learner for learner in rows}

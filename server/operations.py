@@ -1,0 +1,41 @@
+"""What a SOAP operation handler receives and returns, and the registry that dispatches to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lxml import etree
+from sqlalchemy.orm import Session
+
+from miap.server.auth import Caller
+from miap.server.matching import Matcher
+
+
+@dataclass
+class Call:
+    """One authenticated request, inside its database transaction."""
+
+    session: Session
+    matcher: Matcher
+    caller: Caller
+    payload: etree._Element
+
+
+@dataclass
+class Reply:
+    element: etree._Element
+    #: The answer's code, for the audit log and the request log.
+    outcome: str
+    #: The ULNs this answer touched or disclosed; each gets an audit entry.
+    ulns: list[str] = field(default_factory=list)
+
+
+Handler = Callable[[Call], Reply]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    request: str  # Clark name of the request body element
+    handler: Handler

@@ -1,0 +1,126 @@
+"""SQLAlchemy models: the learner register, the provider register and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Constraint names are fixed so that migrations and both databases agree on them.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Learner(Base):
+    """One person on the register. Column names follow the LRS Learner element names."""
+
+    __tablename__ = "learners"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uln: Mapped[str] = mapped_column(String(10), unique=True)
+    title: Mapped[str | None] = mapped_column(String(35))
+    given_name: Mapped[str] = mapped_column(String(35))
+    middle_other_name: Mapped[str | None] = mapped_column(String(35))
+    family_name: Mapped[str] = mapped_column(String(35))
+    preferred_given_name: Mapped[str | None] = mapped_column(String(35))
+    previous_family_name: Mapped[str | None] = mapped_column(String(35))
+    family_name_at_age16: Mapped[str | None] = mapped_column(String(35))
+    school_at_age16: Mapped[str | None] = mapped_column(String(254))
+    address_line1: Mapped[str | None] = mapped_column(String(50))
+    address_line2: Mapped[str | None] = mapped_column(String(50))
+    address_town: Mapped[str | None] = mapped_column(String(50))
+    address_county_or_city: Mapped[str | None] = mapped_column(String(50))
+    postcode: Mapped[str] = mapped_column(String(9))
+    date_of_address_capture: Mapped[dt.date | None] = mapped_column(Date)
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    place_of_birth: Mapped[str | None] = mapped_column(String(35))
+    gender: Mapped[str] = mapped_column(String(1))
+    email_address: Mapped[str | None] = mapped_column(String(254))
+    nationality: Mapped[str | None] = mapped_column(String(3))
+    scottish_candidate_number: Mapped[str | None] = mapped_column(String(9))
+    verification_type: Mapped[str] = mapped_column(String(3))
+    other_verification_description: Mapped[str | None] = mapped_column(String(255))
+    tier_level: Mapped[str] = mapped_column(String(1))
+    ability_to_share: Mapped[str] = mapped_column(String(1))
+    learner_status: Mapped[str] = mapped_column(String(1))
+    notes: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    registered_by_ukprn: Mapped[str | None] = mapped_column(String(8))
+
+    # Matching keys, maintained by the domain layer on every write (see server/matching.py).
+    given_key: Mapped[str] = mapped_column(String(35))
+    family_key: Mapped[str] = mapped_column(String(35))
+    previous_family_key: Mapped[str | None] = mapped_column(String(35))
+    postcode_key: Mapped[str] = mapped_column(String(9))
+
+    # VersionNumber on the wire: an UPDATE only lands if the row still has the version read.
+    __mapper_args__ = {"version_id_col": version}
+
+    __table_args__ = (
+        # One person, one ULN: the same demographics cannot be registered twice, even by two
+        # servers racing each other.
+        Index(
+            "uq_learners_identity",
+            "given_key",
+            "family_key",
+            "date_of_birth",
+            "gender",
+            "postcode_key",
+            unique=True,
+        ),
+        # Blocking keys for finds: every candidate that differs from a query in one field at
+        # most agrees on one of these pairs, so no find ever scans the register.
+        Index("ix_learners_dob_family", "date_of_birth", "family_key"),
+        Index("ix_learners_dob_given", "date_of_birth", "given_key"),
+        Index("ix_learners_family_given", "family_key", "given_key"),
+        Index("ix_learners_previous_family", "previous_family_key"),
+    )
+
+
+class Provider(Base):
+    """A learning provider allowed to call the service (a row of the provider register)."""
+
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ukprn: Mapped[str] = mapped_column(String(8), unique=True)
+    organisation_ref: Mapped[str | None] = mapped_column(String(6), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(3))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what to which ULN, when, and how it ended. Never holds demographics."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    request_id: Mapped[str] = mapped_column(String(32))
+    ukprn: Mapped[str | None] = mapped_column(String(8), index=True)
+    user_name: Mapped[str | None] = mapped_column(String(35))
+    operation: Mapped[str] = mapped_column(String(64))
+    uln: Mapped[str | None] = mapped_column(String(10), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
