@@ -2,8 +2,8 @@
 
     export MIAP_URL=https://lrs.example.org/LearnerService.svc
     export MIAP_UKPRN=10000002 MIAP_PASSWORD=...16 chars... MIAP_USER=jsmith
-    miap-client find-uln 2088013023 --given Ada --family Lovelace
-    miap-client --json find --given Ada --family Lovelace --dob 2008-12-10 --gender 2 \\
+    miap-client find-uln 2088013023 --given Maren --family Testwood
+    miap-client --json find --given Maren --family Testwood --dob 2008-12-10 --gender 2 \\
         --postcode "LS1 4AP"
 
 Exit status: 0 the service answered (whatever its response code, e.g. WSRC0001 no match);

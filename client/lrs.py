@@ -3,8 +3,8 @@
     from miap.client import LrsClient, LrsFault
 
     with LrsClient(url, ukprn="10000002", password="...", username="mis.sync") as lrs:
-        code, uln = lrs.register({"GivenName": "Ada", "FamilyName": "Lovelace", ...})
-        found = lrs.find_by_uln(uln, "Ada", "Lovelace")
+        code, uln = lrs.register({"GivenName": "Maren", "FamilyName": "Testwood", ...})
+        found = lrs.find_by_uln(uln, "Maren", "Testwood")
 
 Every method returns plain Python data (dicts and lists, ``None`` for an absent element) keyed by
 the wire element names, adds the header fields (UKPRN, OrgPassword, UserName, OrganisationRef)

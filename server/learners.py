@@ -78,6 +78,7 @@ def demographics_of(details: dict[str, Any]) -> Demographics:
         gender=details["gender"],
         postcode=details["postcode"],
         previous_family_name=details.get("previous_family_name"),
+        family_name_at_age16=details.get("family_name_at_age16"),
     )
 
 
@@ -111,12 +112,17 @@ def _check_details(details: dict[str, Any], today: dt.date) -> None:
         )
 
 
+def stored_columns(details: dict[str, Any]) -> dict[str, Any]:
+    """Every column a learner's details determine: the details, matching keys and tier."""
+    columns = {column: details.get(column) for column in DETAIL_COLUMNS}
+    columns.update(demographics_of(details).keys)
+    columns["tier_level"] = _UNVERIFIED if details["verification_type"] == "0" else "1"
+    return columns
+
+
 def _apply(learner: Learner, details: dict[str, Any]) -> None:
-    for column in DETAIL_COLUMNS:
-        setattr(learner, column, details.get(column))
-    for column, value in demographics_of(details).keys.items():
+    for column, value in stored_columns(details).items():
         setattr(learner, column, value)
-    learner.tier_level = _UNVERIFIED if details["verification_type"] == "0" else "1"
 
 
 def register(

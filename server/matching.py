@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import jellyfish
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,11 @@ def name_key(value: str | None) -> str | None:
     return key or None
 
 
+def sound_key(key: str | None) -> str | None:
+    """Soundex of a name key: the same code for most one-letter slips after the first."""
+    return jellyfish.soundex(key) if key else None
+
+
 def postcode_key(value: str | None) -> str | None:
     if value is None:
         return None
@@ -53,15 +59,20 @@ class Demographics:
     gender: str
     postcode: str
     previous_family_name: str | None = None
+    family_name_at_age16: str | None = None
 
     @property
     def keys(self) -> dict[str, object]:
         """Column values of the matching keys for this person."""
+        given, family = name_key(self.given_name), name_key(self.family_name)
         return {
-            "given_key": name_key(self.given_name),
-            "family_key": name_key(self.family_name),
+            "given_key": given,
+            "family_key": family,
             "previous_family_key": name_key(self.previous_family_name),
+            "family_at16_key": name_key(self.family_name_at_age16),
             "postcode_key": postcode_key(self.postcode),
+            "given_sound": sound_key(given),
+            "family_sound": sound_key(family),
         }
 
 
@@ -106,8 +117,6 @@ class DeterministicMatcher:
     def candidates(query: Demographics) -> Select:
         """Indexed candidate rows for ``query``; never a scan of the register."""
         keys = query.keys
-        family, given = keys["family_key"], keys["given_key"]
-        families = [family] + ([keys["previous_family_key"]] if keys["previous_family_key"] else [])
         born = Learner.date_of_birth == query.date_of_birth
         # A candidate that misses by one field at most agrees on one of these indexed pairs,
         # so a find reads a handful of rows whatever the size of the register.
@@ -115,10 +124,9 @@ class DeterministicMatcher:
             select(Learner)
             .where(
                 or_(
-                    born & Learner.family_key.in_(families),
-                    born & (Learner.given_key == given),
-                    born & (Learner.previous_family_key == family),
-                    (Learner.family_key == family) & (Learner.given_key == given),
+                    born & (Learner.family_sound == keys["family_sound"]),
+                    born & (Learner.given_sound == keys["given_sound"]),
+                    born & (Learner.postcode_key == keys["postcode_key"]),
                 )
             )
             .limit(CANDIDATE_LIMIT)

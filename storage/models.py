@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Constraint names are fixed so that migrations and both databases agree on them.
@@ -71,6 +81,15 @@ class Learner(Base):
     family_key: Mapped[str] = mapped_column(String(35))
     previous_family_key: Mapped[str | None] = mapped_column(String(35))
     postcode_key: Mapped[str] = mapped_column(String(9))
+    family_at16_key: Mapped[str | None] = mapped_column(String(35))
+    # Phonetic (Soundex) codes of the names: blocking keys that survive most typing errors.
+    given_sound: Mapped[str | None] = mapped_column(String(8))
+    family_sound: Mapped[str | None] = mapped_column(String(8))
+
+    # A duplicate merged into its master by an administrator, and a withdrawn ULN.
+    merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("learners.id"), index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    deletion_reason: Mapped[str | None] = mapped_column(String(255))
 
     # VersionNumber on the wire: an UPDATE only lands if the row still has the version read.
     __mapper_args__ = {"version_id_col": version}
@@ -87,13 +106,26 @@ class Learner(Base):
             "postcode_key",
             unique=True,
         ),
-        # Blocking keys for finds: every candidate that differs from a query in one field at
-        # most agrees on one of these pairs, so no find ever scans the register.
-        Index("ix_learners_dob_family", "date_of_birth", "family_key"),
-        Index("ix_learners_dob_given", "date_of_birth", "given_key"),
-        Index("ix_learners_family_given", "family_key", "given_key"),
-        Index("ix_learners_previous_family", "previous_family_key"),
+        # Blocking keys for finds (server/matching.py): a candidate is read only when it shares
+        # a date of birth (or a near one) with the query and one of these; never a scan.
+        Index("ix_learners_dob_family_sound", "date_of_birth", "family_sound"),
+        Index("ix_learners_dob_given_sound", "date_of_birth", "given_sound"),
+        Index("ix_learners_dob_postcode", "date_of_birth", "postcode_key"),
     )
+
+
+class LearnerLink(Base):
+    """One merge or unmerge of a duplicate ULN into (or out of) a master, as it happened."""
+
+    __tablename__ = "learner_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    master_id: Mapped[int] = mapped_column(BigId, ForeignKey("learners.id"), index=True)
+    duplicate_id: Mapped[int] = mapped_column(BigId, ForeignKey("learners.id"), index=True)
+    action: Mapped[str] = mapped_column(String(8))  # "merge" or "unmerge"
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(255))
 
 
 class Provider(Base):
