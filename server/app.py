@@ -19,7 +19,7 @@ from miap.server import audit, contract, errors, soap, xmlsafe
 from miap.server.auth import Authenticator
 from miap.server.errors import ServiceFault
 from miap.server.learner_service import OPERATIONS, fields
-from miap.server.matching import DeterministicMatcher, Matcher
+from miap.server.matching import Matcher, ScoringMatcher
 from miap.server.operations import Call, Operation, Reply
 from miap.storage.engine import Database
 
@@ -48,7 +48,7 @@ class LearnerServiceApp:
     def __init__(self, db: Database, settings: Settings, matcher: Matcher | None = None) -> None:
         self.db = db
         self.settings = settings
-        self.matcher = matcher or DeterministicMatcher()
+        self.matcher = matcher or ScoringMatcher()
         self.authenticator = Authenticator(db, ttl=settings.auth_cache_seconds)
         self.operations: dict[str, Operation] = {op.request: op for op in OPERATIONS}
 

@@ -3,22 +3,30 @@
 miap db upgrade [--db URL]
 miap provider add --ukprn N --name NAME --org-password PW [--status A] [--org-ref REF]
 miap provider set-status --ukprn N --status PD2
+miap learner merge MASTER DUPLICATE [--reason TEXT] [--by NAME]
+miap learner unmerge MASTER DUPLICATE [--reason TEXT] [--by NAME]
+miap learner delete ULN --reason TEXT [--by NAME]
 miap serve [--host H] [--port P] [--workers N] [--db URL]
 miap demo [--host H] [--port P] [--learners N] [--db URL]
+miap synth --count N [--seed S] [--queries Q --out DIR] [--load --db URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from miap.server import demo
+from miap.server import demo, merging, synth
 from miap.server.app import SERVICE_PATH, LearnerServiceApp, Settings
+from miap.server.merging import MergeError
+from miap.server.normalise import default_variants
 from miap.server.providers import ProviderError, add_provider, set_status
 from miap.server.serving import serve
 from miap.storage import migrations
@@ -57,6 +65,30 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--ukprn", required=True)
     status.add_argument("--status", required=True, help="A, V, PD1 or PD2")
 
+    learner = commands.add_parser("learner", help="merge, unmerge and withdraw ULNs")
+    learner_actions = learner.add_subparsers(dest="action", required=True)
+    for name, help_text in (
+        ("merge", "merge DUPLICATE into MASTER: finds of DUPLICATE answer with MASTER"),
+        ("unmerge", "undo a merge: DUPLICATE answers for itself again"),
+    ):
+        sub = command(learner_actions, name, help_text)
+        sub.add_argument("master", metavar="MASTER", help="the ULN that is kept")
+        sub.add_argument("duplicate", metavar="DUPLICATE", help="the duplicate ULN")
+        sub.add_argument("--reason", help="why (kept with the merge history)")
+        sub.add_argument("--by", help="who is making the change (default: your OS user name)")
+    delete = command(learner_actions, "delete", "withdraw a ULN; it is never issued again")
+    delete.add_argument("uln", metavar="ULN")
+    delete.add_argument("--reason", required=True, help="why the ULN is withdrawn")
+    delete.add_argument("--by", help="who is making the change (default: your OS user name)")
+
+    population = command(commands, "synth", "synthetic learners (and noisy searches)")
+    population.add_argument("--count", type=int, required=True, help="how many people")
+    population.add_argument("--seed", type=int, default=0, help="same seed, same people")
+    population.add_argument("--queries", type=int, default=0, help="also write so many searches")
+    population.add_argument("--out", type=Path, help="folder for people.csv and queries.csv")
+    population.add_argument("--load", action="store_true", help="register them in --db instead")
+    population.add_argument("--ukprn", default=demo.DEMO_UKPRN, help="registering provider")
+
     for name, help_text in (
         ("serve", "serve the LearnerService over HTTP"),
         ("demo", "seed synthetic demo data (idempotent), then serve"),
@@ -83,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except (CliError, ProviderError) as exc:
+    except (CliError, ProviderError, MergeError) as exc:
         print(f"miap: error: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:
@@ -102,6 +134,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "provider":
         return _provider(args, url)
+    if args.command == "learner":
+        return _learner(args, url)
+    if args.command == "synth":
+        return _synth(args, url)
     if args.command == "demo":
         migrations.upgrade(url)
         db = Database(url)
@@ -124,6 +160,64 @@ def _provider(args: argparse.Namespace, url: str) -> int:
             provider = set_status(session, args.ukprn, args.status)
             print(f"provider {provider.ukprn} now has status {provider.status}")
     return 0
+
+
+def _synth(args: argparse.Namespace, url: str) -> int:
+    if args.count < 1 or args.queries < 0:
+        raise CliError("--count must be at least 1 and --queries not negative")
+    if args.queries and not args.out:
+        raise CliError("--queries needs --out DIR (people.csv and queries.csv are written there)")
+    population = synth.Population(args.seed)
+    people = list(population.people(args.count))
+    if args.load:
+        db = Database(url)
+        _require_schema(db)
+        synth.load(db, people, args.ukprn)
+        db.dispose()
+        print(f"registered {len(people)} synthetic learners", file=sys.stderr)
+    elif args.out is None:
+        synth.write_people(people, sys.stdout)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        with (args.out / "people.csv").open("w", newline="", encoding="utf-8") as out:
+            synth.write_people(people, out)
+        if args.queries:
+            stream = synth.noisy_queries(
+                synth.Population(args.seed + 1), people, args.queries, default_variants()
+            )
+            with (args.out / "queries.csv").open("w", newline="", encoding="utf-8") as out:
+                synth.write_queries(stream, out)
+        print(
+            f"wrote {args.out}/people.csv" + (" and queries.csv" if args.queries else ""),
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _learner(args: argparse.Namespace, url: str) -> int:
+    by = args.by if args.by is not None else _os_user()
+    db = Database(url)
+    _require_schema(db)
+    with db.transaction() as session:
+        if args.action == "merge":
+            merging.merge(session, args.master, args.duplicate, by, args.reason)
+            done = f"ULN {args.duplicate} merged into {args.master}"
+        elif args.action == "unmerge":
+            merging.unmerge(session, args.master, args.duplicate, by, args.reason)
+            done = f"ULN {args.duplicate} unmerged from {args.master}"
+        else:
+            merging.withdraw(session, args.uln, args.reason, by)
+            done = f"ULN {args.uln} withdrawn"
+    db.dispose()
+    print(done)
+    return 0
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        raise CliError("cannot tell who you are: pass --by NAME") from None
 
 
 def _require_schema(db: Database) -> None:

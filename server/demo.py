@@ -11,7 +11,7 @@ import random
 from sqlalchemy import func, select
 
 from miap.server import learners
-from miap.server.matching import DeterministicMatcher
+from miap.server.matching import ScoringMatcher
 from miap.server.providers import add_provider
 from miap.storage.engine import Database
 from miap.storage.models import Learner, Provider
@@ -84,7 +84,7 @@ def seed(db: Database, count: int = 300, seed_value: int = 2026) -> dict[str, in
         if session.scalars(select(Provider).where(Provider.ukprn == DEMO_UKPRN)).first() is None:
             add_provider(session, DEMO_UKPRN, DEMO_PROVIDER, DEMO_PASSWORD)
         existing = session.scalar(select(func.count()).select_from(Learner)) or 0
-        matcher = DeterministicMatcher()
+        matcher = ScoringMatcher()
         today = dt.date.today()
         for _ in range(max(0, count - existing)):
             code, _uln = learners.register(

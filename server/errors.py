@@ -2,7 +2,8 @@
 
 The spec fixes WSEC0001 (badly formed request) and WSEC0136 (invalid ULN). The other WSEC codes
 are ours, in ranges the national service's published codes do not use: 07xx learner-update
-conflicts, 08xx authentication and authorisation, 09xx transport and envelope problems.
+refusals (conflicts, merged or withdrawn ULNs), 08xx authentication and authorisation, 09xx
+transport and envelope problems.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ VERSION_CONFLICT = ErrorCode(
 UPDATE_DUPLICATES = ErrorCode(
     "WSEC0703", "The update would make this learner identical to another registered learner"
 )
+ULN_MERGED = ErrorCode(
+    "WSEC0704", "The ULN has been merged into another ULN: update the master learner instead"
+)
+ULN_WITHDRAWN = ErrorCode("WSEC0705", "The ULN has been withdrawn and can no longer be updated")
 
 AUTHENTICATION_FAILED = ErrorCode(
     "WSEC0801", "Authentication failed: unknown organisation or wrong OrgPassword"

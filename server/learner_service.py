@@ -7,14 +7,15 @@ Request bodies arrive already validated against ``xsd/``; only rules a schema ca
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from lxml import etree
 
-from miap.server import errors, learners
+from miap.server import errors, learners, merging
 from miap.server.errors import ServiceFault
-from miap.server.matching import Demographics, VerifyQuery
-from miap.server.namespaces import FINDMSG, REGMSG, REPORTMSG, qname
+from miap.server.matching import Demographics, FindResult, VerifyQuery
+from miap.server.namespaces import FINDMSG, LEARNER, REGMSG, REPORTMSG, qname
 from miap.server.operations import Call, Operation, Reply
 from miap.storage.models import Learner
 
@@ -127,21 +128,38 @@ def append(parent: etree._Element, name: str, value: Any) -> None:
         etree.SubElement(parent, name).text = text
 
 
-def learner_element(learner: Learner) -> etree._Element:
+def learner_element(
+    learner: Learner, linked: Sequence[str] = (), substituted: bool = False
+) -> etree._Element:
+    """A Learner element; MasterSubstituted=Y when it stands in for a merged duplicate, and
+    LinkedULNs (learner namespace, as the national service sends it) when ULNs are merged in."""
     element = etree.Element("Learner")
     for wire, column in LEARNER_ELEMENTS:
+        if wire == "Notes" and linked:
+            links = etree.SubElement(element, qname(LEARNER, "LinkedULNs"), nsmap={"l": LEARNER})
+            for uln in linked:
+                etree.SubElement(links, qname(LEARNER, "ULN")).text = uln
         append(element, wire, getattr(learner, column))
+        if wire == "ULN" and substituted:
+            append(element, "MasterSubstituted", "Y")
     return element
 
 
-def find_response(code: str, echo: dict[str, str | None], found: list[Learner]) -> etree._Element:
+def find_reply(
+    call: Call, result: FindResult, echo: dict[str, str | None], searched: list[str]
+) -> Reply:
+    """A FindLearnerResponse; the audit names every ULN searched for or disclosed."""
     response = etree.Element(qname(FINDMSG, "FindLearnerResponse"), nsmap={"fin": FINDMSG})
-    append(response, "ResponseCode", code)
+    append(response, "ResponseCode", result.code)
     for name in _FIND_ECHO:
         append(response, name, echo.get(name))
-    for learner in found:
-        response.append(learner_element(learner))
-    return response
+    linked = merging.linked_ulns(call.session, result.learners)
+    substituted = result.code == learners.LINKED
+    disclosed = list(searched)
+    for learner in result.learners:
+        response.append(learner_element(learner, linked.get(learner.id, []), substituted))
+        disclosed += [learner.uln, *linked.get(learner.id, [])]
+    return Reply(response, result.code, list(dict.fromkeys(disclosed)))
 
 
 # -- operations -------------------------------------------------------------------------------
@@ -152,9 +170,7 @@ def learner_by_uln(call: Call) -> Reply:
     result = learners.find_by_uln(
         call.session, call.matcher, request["ULN"], request["GivenName"], request["FamilyName"]
     )
-    return Reply(
-        find_response(result.code, request, result.learners), result.code, [request["ULN"]]
-    )
+    return find_reply(call, result, request, [request["ULN"]])
 
 
 def learner_by_demographics(call: Call) -> Reply:
@@ -167,12 +183,7 @@ def learner_by_demographics(call: Call) -> Reply:
         postcode=request["LastKnownPostCode"],
         previous_family_name=request.get("PreviousFamilyName"),
     )
-    result = call.matcher.find(call.session, query)
-    return Reply(
-        find_response(result.code, request, result.learners),
-        result.code,
-        [learner.uln for learner in result.learners],
-    )
+    return find_reply(call, call.matcher.find(call.session, query), request, [])
 
 
 def register_single_learner(call: Call) -> Reply:
@@ -222,28 +233,101 @@ def verify_learner(call: Call) -> Reply:
             append(verified, name, getattr(result.learner, column))
     for flag in result.failure_flags:
         append(verified, "FailureFlag", flag)
-    return Reply(response, result.code, [request["ULN"]])
+    disclosed = [request["ULN"]]
+    if result.learner is not None and result.learner.uln != request["ULN"]:
+        disclosed.append(result.learner.uln)
+    return Reply(response, result.code, disclosed)
 
 
 def retrieve_ulns(call: Call) -> Reply:
     wanted = [(element.text or "").strip() for element in child(call.payload, "ULNsToRetrieve")]
-    found = learners.retrieve(call.session, wanted)
     response = etree.Element(qname(REPORTMSG, "RetrieveULNsResponse"), nsmap={"rep": REPORTMSG})
     retrieved = etree.SubElement(response, "RetrievedULNs")
-    for uln in wanted:
+    disclosed = set()
+    for answer in learners.retrieve(call.session, wanted):
         item = etree.SubElement(retrieved, "VerifiedULN")
-        append(item, "ULN", uln)
-        learner = found.get(uln)
-        if learner is None:
-            invalid = not learners.is_valid_uln(uln)
-            append(item, "ResponseCode", errors.INVALID_ULN.code if invalid else learners.NO_MATCH)
-            continue
-        append(item, "ResponseCode", learners.FOUND)
-        append(item, "FamilyName", learner.family_name)
-        append(item, "GivenName", learner.given_name)
-        append(item, "DateOfBirth", learner.date_of_birth)
-        append(item, "Gender", learner.gender)
-    return Reply(response, "OK", sorted(found))
+        append(item, "ULN", answer.uln)
+        append(item, "MasterULN", answer.master_uln)
+        append(item, "ResponseCode", answer.code)
+        if answer.learner is not None:
+            disclosed |= {answer.uln, answer.learner.uln}
+            append(item, "FamilyName", answer.learner.family_name)
+            append(item, "GivenName", answer.learner.given_name)
+            append(item, "DateOfBirth", answer.learner.date_of_birth)
+            append(item, "Gender", answer.learner.gender)
+    return Reply(response, "OK", sorted(disclosed))
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+#: A report with entries in its range, and one with none (our choice; see README).
+REPORT_ENTRIES = learners.FOUND
+REPORT_EMPTY = learners.NO_MATCH
+
+
+def _report_range(call: Call) -> tuple[dict[str, str | None], dt.date, dt.date | None]:
+    request = fields(call.payload)
+    from_date = parse_date(request["FromDate"], "FromDate")
+    to_date = parse_date(request.get("ToDate"), "ToDate")
+    assert from_date is not None, "schema-validated request lacks FromDate"
+    if to_date is not None and to_date < from_date:
+        raise ServiceFault(errors.BADLY_FORMED, f"ToDate {to_date} is before FromDate {from_date}")
+    return request, from_date, to_date
+
+
+def _report_response(name: str, code: str, request: dict[str, str | None]) -> etree._Element:
+    response = etree.Element(qname(REPORTMSG, name), nsmap={"rep": REPORTMSG})
+    append(response, "ResponseCode", code)
+    append(response, "FromDate", request["FromDate"])
+    append(response, "ToDate", request.get("ToDate"))
+    return response
+
+
+def _person(parent: etree._Element, prefix: str, learner: Learner) -> None:
+    append(parent, f"{prefix}ULN", learner.uln)
+    append(parent, f"{prefix}FamilyName", learner.family_name)
+    append(parent, f"{prefix}GivenName", learner.given_name)
+    append(parent, f"{prefix}DateOfBirth", learner.date_of_birth)
+
+
+def merged_unmerged_ulns(call: Call) -> Reply:
+    """Merges and unmerges in the date range, each with both learners' current details."""
+    request, from_date, to_date = _report_range(call)
+    entries = merging.link_report(call.session, from_date, to_date)
+    code = REPORT_ENTRIES if entries else REPORT_EMPTY
+    response = _report_response("MergedUnmergedULNsResponse", code, request)
+    if entries:
+        report = etree.SubElement(response, "ULNReport")
+        for action, group, item, stamp in (
+            (merging.MERGE, "MergedLearners", "MergedLearner", "DateMerged"),
+            (merging.UNMERGE, "UnmergedLearners", "UnmergedLearner", "DateUnmerged"),
+        ):
+            chosen = [entry for entry in entries if entry.action == action]
+            if not chosen:
+                continue
+            listing = etree.SubElement(report, group)
+            for entry in chosen:
+                element = etree.SubElement(listing, item)
+                _person(element, "Master", entry.master)
+                _person(element, "", entry.duplicate)
+                append(element, stamp, entry.at)
+    ulns = [uln for entry in entries for uln in (entry.master.uln, entry.duplicate.uln)]
+    return Reply(response, code, list(dict.fromkeys(ulns)))
+
+
+def deleted_ulns(call: Call) -> Reply:
+    """ULNs withdrawn in the date range, with when."""
+    request, from_date, to_date = _report_range(call)
+    entries = merging.deleted_report(call.session, from_date, to_date)
+    code = REPORT_ENTRIES if entries else REPORT_EMPTY
+    response = _report_response("DeletedULNsResponse", code, request)
+    if entries:
+        listing = etree.SubElement(etree.SubElement(response, "ULNReport"), "DeletedLearners")
+        for uln, at in entries:
+            element = etree.SubElement(listing, "DeletedLearner")
+            append(element, "ULN", uln)
+            append(element, "DeletedDate", at)
+    return Reply(response, code, [uln for uln, _ in entries])
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -257,4 +341,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("updateSingleLearner", qname(REGMSG, "UpdateLearner"), update_single_learner),
     Operation("verifyLearner", qname(REPORTMSG, "VerifyLearner"), verify_learner),
     Operation("retrieveULNs", qname(REPORTMSG, "RetrieveULNs"), retrieve_ulns),
+    Operation(
+        "getMergedUnmergedULNsReport",
+        qname(REPORTMSG, "GetMergedUnmergedULNs"),
+        merged_unmerged_ulns,
+    ),
+    Operation("getDeletedULNsReport", qname(REPORTMSG, "GetDeletedULNs"), deleted_ulns),
 )

@@ -3,12 +3,15 @@
 These functions take a session and plain values, never XML; the SOAP service module maps the
 wire to them. Every function leaves the session consistent: a refusal raises before anything
 is written, and the caller's transaction decides the commit.
+
+A merged duplicate ULN answers with its master (WSRC0022, WSVRC002/004); a withdrawn ULN
+answers as if it had never been issued (see ``server/merging.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +31,13 @@ NOT_REGISTERED = "WSRC0021"
 #: Our answer to a successful updateSingleLearner; the spec names none (see README).
 UPDATED = "WSRC0006"
 FOUND = "WSRC0004"
+#: A merged duplicate's ULN was searched; its master is returned instead.
+LINKED = "WSRC0022"
 
 VERIFIED = "WSVRC001"
+VERIFIED_LINKED = "WSVRC002"
 VERIFIED_SIMILAR = "WSVRC003"
+VERIFIED_SIMILAR_LINKED = "WSVRC004"
 NOT_VERIFIED = "WSVRC005"
 ULN_NOT_FOUND = "WSVRC006"
 
@@ -91,15 +98,28 @@ def learner_by_uln(session: Session, uln: str) -> Learner | None:
     return session.scalars(select(Learner).where(Learner.uln == uln)).first()
 
 
+def answering_learner(session: Session, uln: str) -> tuple[Learner | None, bool]:
+    """The learner that answers for ``uln`` and whether it is a master standing in for it.
+
+    None for a ULN never issued or withdrawn; the master for a merged duplicate.
+    """
+    learner = learner_by_uln(session, uln)
+    if learner is None or learner.deleted_at is not None:
+        return None, False
+    if learner.merged_into_id is not None:
+        return session.get(Learner, learner.merged_into_id), True
+    return learner, False
+
+
 def find_by_uln(
     session: Session, matcher: Matcher, uln: str, given_name: str, family_name: str
 ) -> FindResult:
-    """The learner with this ULN, only when the names agree too (no fishing by ULN)."""
+    """The learner with this ULN (or its master), only when the names agree too."""
     require_valid_uln(uln)
-    learner = learner_by_uln(session, uln)
+    learner, substituted = answering_learner(session, uln)
     if learner is None or not matcher.names_match(learner, given_name, family_name):
         return FindResult(NO_MATCH)
-    return FindResult(FOUND, [learner])
+    return FindResult(LINKED if substituted else FOUND, [learner])
 
 
 def _check_details(details: dict[str, Any], today: dt.date) -> None:
@@ -136,7 +156,7 @@ def register(
 
     The identity unique index makes the duplicate check race-free across servers: whichever
     insert loses the race sees the winner's row and answers WSRC0021. A clash on the ULN alone
-    draws a new ULN; the caller never sees it.
+    (with a live, merged or withdrawn learner) draws a new ULN; the caller never sees it.
     """
     _check_details(details, dt.date.today())
     person = demographics_of(details)
@@ -151,7 +171,11 @@ def register(
         except IntegrityError:
             if matcher.duplicate_of(session, person) is not None:
                 return NOT_REGISTERED, None
-            continue
+            if learner_by_uln(session, learner.uln) is not None:
+                continue
+            # The identity index also holds merged and withdrawn learners, which
+            # duplicate_of passes over: this person's details are already on the register.
+            return NOT_REGISTERED, None
         return REGISTERED, learner.uln
     raise ServiceFault(errors.INTERNAL, "No free ULN could be allocated")
 
@@ -163,6 +187,10 @@ def update(session: Session, details: dict[str, Any], uln: str, version: int) ->
     learner = learner_by_uln(session, uln)
     if learner is None:
         raise ServiceFault(errors.LEARNER_NOT_FOUND, f"ULN {uln}")
+    if learner.deleted_at is not None:
+        raise ServiceFault(errors.ULN_WITHDRAWN, f"ULN {uln}")
+    if learner.merged_into_id is not None:
+        raise ServiceFault(errors.ULN_MERGED, f"ULN {uln}: find it by ULN to reach its master")
     if learner.version != version:
         raise ServiceFault(errors.VERSION_CONFLICT, f"VersionNumber {version} is stale; ULN {uln}")
     _apply(learner, details)
@@ -186,15 +214,17 @@ class Verification:
 
 
 def verify(session: Session, matcher: Matcher, uln: str, query: VerifyQuery) -> Verification:
+    """Check ``query`` against the learner holding ``uln``, or its master if it was merged."""
     require_valid_uln(uln)
-    learner = learner_by_uln(session, uln)
+    learner, linked = answering_learner(session, uln)
     if learner is None:
         return Verification(ULN_NOT_FOUND, None, [])
     outcome = matcher.verify(learner, query)
     if outcome.date_of_birth_ok and outcome.gender_ok and outcome.names == "match":
-        return Verification(VERIFIED, learner, [])
+        return Verification(VERIFIED_LINKED if linked else VERIFIED, learner, [])
     if outcome.date_of_birth_ok and outcome.gender_ok and outcome.names == "similar":
-        return Verification(VERIFIED_SIMILAR, learner, outcome.failure_flags)
+        code = VERIFIED_SIMILAR_LINKED if linked else VERIFIED_SIMILAR
+        return Verification(code, learner, outcome.failure_flags)
     flags = outcome.failure_flags
     if outcome.names == "different":
         # Names that do not match earn no hint about the date of birth or gender, so a ULN
@@ -203,10 +233,36 @@ def verify(session: Session, matcher: Matcher, uln: str, query: VerifyQuery) -> 
     return Verification(NOT_VERIFIED, learner, flags)
 
 
-def retrieve(session: Session, ulns: Iterable[str]) -> dict[str, Learner]:
-    """Stored learners for the valid ULNs among ``ulns``, keyed by ULN (one query)."""
+@dataclass
+class Retrieved:
+    """The answer for one ULN of retrieveULNs."""
+
+    uln: str
+    code: str
+    #: Whose details are returned: the learner, or the master of a merged duplicate.
+    learner: Learner | None = None
+    master_uln: str | None = None
+
+
+def retrieve(session: Session, ulns: list[str]) -> list[Retrieved]:
+    """One answer per ULN in ``ulns``, in order (two queries at most)."""
     valid = {uln for uln in ulns if is_valid_uln(uln)}
-    if not valid:
-        return {}
-    rows = session.scalars(select(Learner).where(Learner.uln.in_(valid)))
-    return {learner.uln: learner for learner in rows}
+    rows = session.scalars(select(Learner).where(Learner.uln.in_(valid))) if valid else []
+    found = {learner.uln: learner for learner in rows if learner.deleted_at is None}
+    master_ids = {learner.merged_into_id for learner in found.values()} - {None}
+    masters = (
+        session.scalars(select(Learner).where(Learner.id.in_(master_ids))) if master_ids else []
+    )
+    by_id = {learner.id: learner for learner in masters}
+    answers = []
+    for uln in ulns:
+        learner = found.get(uln)
+        if learner is None:
+            code = NO_MATCH if uln in valid else errors.INVALID_ULN.code
+            answers.append(Retrieved(uln, code))
+        elif learner.merged_into_id is not None:
+            master = by_id[learner.merged_into_id]
+            answers.append(Retrieved(uln, LINKED, master, master.uln))
+        else:
+            answers.append(Retrieved(uln, FOUND, learner))
+    return answers

@@ -1,52 +1,49 @@
-"""Learner matching: the one interface every find, registration and verification goes through.
+"""Learner matching: the one engine every find, registration and verification goes through.
 
-``DeterministicMatcher`` is the simple, predictable rule set of the LearnerService core:
-normalised names, date of birth, gender and postcode compared for equality. A real scoring
-engine replaces it behind the same ``Matcher`` protocol.
+``ScoringMatcher`` reads a few candidates through indexed blocking keys, grades each field of
+each candidate (``server/comparison.py``) and adds up Fellegi–Sunter weights fitted on
+synthetic data with known truth (``bench/match_quality.py --fit`` writes
+``server/data/match_weights.json``). Exact = every key field agrees after normalisation and
+only one learner does; possible = score at or above the fitted threshold, best first, at most
+ten; more than ten = too many.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
+import json
+import os
 from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
 from typing import Protocol
 
-import jellyfish
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
+from miap.server.comparison import Probe, Stored, compare, is_exact
+from miap.server.normalise import (
+    NameVariants,
+    default_variants,
+    known_postcode,
+    name_key,
+    postcode_key,
+    sound_key,
+)
 from miap.storage.models import Learner
 
 #: The national service never returns more than this many possible matches.
 MAX_MATCHES = 10
-#: Candidates read per query; enough to tell "too many" from "possible" with room to spare.
-CANDIDATE_LIMIT = 500
+#: Candidates read per query at most; blocks are far smaller than this in practice.
+CANDIDATE_LIMIT = 2000
+WEIGHTS_ENV = "MIAP_MATCH_WEIGHTS"
 
 NO_MATCH = "WSRC0001"
 TOO_MANY = "WSRC0002"
 POSSIBLE = "WSRC0003"
 EXACT = "WSRC0004"
 
-
-def name_key(value: str | None) -> str | None:
-    """Upper-case A–Z only: accents folded, apostrophes, hyphens and spaces dropped."""
-    if value is None:
-        return None
-    folded = unicodedata.normalize("NFKD", value)
-    key = "".join(ch for ch in folded.upper() if "A" <= ch <= "Z")
-    return key or None
-
-
-def sound_key(key: str | None) -> str | None:
-    """Soundex of a name key: the same code for most one-letter slips after the first."""
-    return jellyfish.soundex(key) if key else None
-
-
-def postcode_key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return "".join(value.split()).upper() or None
+__all__ = ["name_key", "postcode_key", "sound_key"]
 
 
 @dataclass(frozen=True)
@@ -110,84 +107,204 @@ class Matcher(Protocol):
     def verify(self, learner: Learner, query: VerifyQuery) -> VerifyOutcome: ...
 
 
-class DeterministicMatcher:
-    """Equality of normalised keys; a candidate missing by one field is a possible match."""
+@dataclass(frozen=True)
+class MatchWeights:
+    """Score per field and agreement level, and the score a possible match must reach."""
 
-    @staticmethod
-    def candidates(query: Demographics) -> Select:
-        """Indexed candidate rows for ``query``; never a scan of the register."""
+    weights: dict[str, dict[str, float]]
+    threshold: float
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> MatchWeights:
+        if path is None:
+            override = os.environ.get(WEIGHTS_ENV)
+            path = Path(override) if override else DEFAULT_WEIGHTS
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(weights=data["weights"], threshold=data["threshold"])
+
+    def score(self, levels: dict[str, str]) -> float:
+        return sum(self.weights[name][level] for name, level in levels.items())
+
+
+DEFAULT_WEIGHTS = Path(str(files("miap.server"))) / "data" / "match_weights.json"
+
+
+@dataclass(frozen=True)
+class Scored:
+    id: int
+    uln: str
+    levels: dict[str, str]
+    score: float
+
+    @property
+    def exact(self) -> bool:
+        return is_exact(self.levels)
+
+
+_COLUMNS = (
+    Learner.id,
+    Learner.uln,
+    Learner.given_key,
+    Learner.family_key,
+    Learner.previous_family_key,
+    Learner.family_at16_key,
+    Learner.date_of_birth,
+    Learner.gender,
+    Learner.postcode_key,
+    Learner.merged_into_id,
+    Learner.deleted_at,
+)
+
+
+def swapped_day_month(date: dt.date) -> dt.date | None:
+    if date.day > 12 or date.day == date.month:
+        return None
+    return date.replace(month=date.day, day=date.month)
+
+
+def one_digit_variants(date: dt.date, today: dt.date | None = None) -> set[dt.date]:
+    """Real dates, 1900 to today, whose YYYYMMDD differs from ``date`` in one digit."""
+    today = today or dt.date.today()
+    digits = date.strftime("%Y%m%d")
+    found = set()
+    for position in range(8):
+        for digit in "0123456789":
+            if digit == digits[position]:
+                continue
+            text = digits[:position] + digit + digits[position + 1 :]
+            try:
+                variant = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+            except ValueError:
+                continue
+            if dt.date(1900, 1, 1) <= variant <= today:
+                found.add(variant)
+    return found
+
+
+class ScoringMatcher:
+    """Blocking, field comparison and fitted weights; see the module docstring."""
+
+    def __init__(
+        self, weights: MatchWeights | None = None, variants: NameVariants | None = None
+    ) -> None:
+        self.weights = weights or MatchWeights.load()
+        self.variants = variants or default_variants()
+
+    # -- candidates -----------------------------------------------------------------------
+
+    def probe(self, query: Demographics) -> Probe:
         keys = query.keys
-        born = Learner.date_of_birth == query.date_of_birth
-        # A candidate that misses by one field at most agrees on one of these indexed pairs,
-        # so a find reads a handful of rows whatever the size of the register.
-        return (
-            select(Learner)
-            .where(
-                or_(
-                    born & (Learner.family_sound == keys["family_sound"]),
-                    born & (Learner.given_sound == keys["given_sound"]),
-                    born & (Learner.postcode_key == keys["postcode_key"]),
-                )
-            )
-            .limit(CANDIDATE_LIMIT)
+        return Probe(
+            given=keys["given_key"],
+            family=keys["family_key"],
+            previous_family=keys["previous_family_key"],
+            date_of_birth=query.date_of_birth,
+            gender=query.gender,
+            postcode=keys["postcode_key"],
         )
 
-    def find(self, session: Session, query: Demographics) -> FindResult:
-        statement = self.candidates(query)
-        scored = []
-        for learner in session.scalars(statement):
-            agreements = self._agreements(learner, query)
-            if all(agreements.values()):
-                return FindResult(EXACT, [learner])
-            score = sum(agreements.values())
-            if score >= len(agreements) - 1:
-                scored.append((score, learner.uln, learner))
-        if not scored:
-            return FindResult(NO_MATCH)
-        if len(scored) > MAX_MATCHES:
-            return FindResult(TOO_MANY)
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        return FindResult(POSSIBLE, [learner for _, _, learner in scored])
+    def candidates(self, probe: Probe) -> Select:
+        """Indexed blocks that hold every learner within one or two likely errors of ``probe``.
 
-    @staticmethod
-    def _agreements(learner: Learner, query: Demographics) -> dict[str, bool]:
-        keys = query.keys
-        family_names = {learner.family_key, learner.previous_family_key} - {None}
-        return {
-            "given": learner.given_key == keys["given_key"],
-            "family": keys["family_key"] in family_names
-            or (
-                keys["previous_family_key"] is not None
-                and keys["previous_family_key"] in family_names
+        Same or day/month-swapped birth date with the same Soundex of either name (either way
+        round); or a birth date one digit away (or swapped) with both names' Soundex or with
+        the same postcode. Never a scan of the register.
+        """
+        near = [probe.date_of_birth]
+        if (swapped := swapped_day_month(probe.date_of_birth)) is not None:
+            near.append(swapped)
+        wide = sorted(set(near) | one_digit_variants(probe.date_of_birth))
+        given_sound = sound_key(probe.given)
+        family_sound = sound_key(probe.family)
+        givens = {sound_key(key) for key in self.variants.variants(probe.given)}
+        families = {family_sound, sound_key(probe.previous_family)}
+        names = givens | families | {given_sound}
+        names.discard(None)
+        born = Learner.date_of_birth.in_(near)
+        blocks = [
+            born & Learner.family_sound.in_(sorted(names)),
+            born & Learner.given_sound.in_(sorted(names)),
+            Learner.date_of_birth.in_(wide)
+            & or_(
+                and_(Learner.family_sound == family_sound, Learner.given_sound == given_sound),
+                and_(Learner.family_sound == given_sound, Learner.given_sound == family_sound),
             ),
-            "dob": learner.date_of_birth == query.date_of_birth,
-            "gender": learner.gender == query.gender,
-            "postcode": learner.postcode_key == keys["postcode_key"],
-        }
+        ]
+        if known_postcode(probe.postcode):
+            blocks.append(
+                Learner.date_of_birth.in_(wide) & (Learner.postcode_key == probe.postcode)
+            )
+        # Merged duplicates and withdrawn ULNs are dropped after the read (see ``scored``):
+        # a filter on them here would tempt SQLite into their mostly-NULL indexes.
+        return select(*_COLUMNS).where(or_(*blocks)).limit(CANDIDATE_LIMIT)
+
+    def scored(self, session: Session, query: Demographics) -> list[Scored]:
+        """Every candidate with its levels and score, best first."""
+        probe = self.probe(query)
+        results = []
+        for row in session.execute(self.candidates(probe)):
+            if row.merged_into_id is not None or row.deleted_at is not None:
+                continue
+            stored = _stored(row)
+            levels = compare(probe, stored, self.variants)
+            results.append(Scored(row.id, row.uln, levels, self.weights.score(levels)))
+        results.sort(key=lambda item: (-item.score, item.uln))
+        return results
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def decide(self, scored: list[Scored]) -> tuple[str, list[Scored]]:
+        """The answer code and the candidates it returns, from scored candidates."""
+        exact = [item for item in scored if item.exact]
+        if len(exact) == 1:
+            return EXACT, exact
+        possible = [item for item in scored if item.score >= self.weights.threshold or item.exact]
+        if not possible:
+            return NO_MATCH, []
+        if len(possible) > MAX_MATCHES:
+            return TOO_MANY, []
+        return POSSIBLE, possible
+
+    def find(self, session: Session, query: Demographics) -> FindResult:
+        code, chosen = self.decide(self.scored(session, query))
+        if not chosen:
+            return FindResult(code)
+        rows = session.scalars(select(Learner).where(Learner.id.in_([c.id for c in chosen])))
+        by_id = {learner.id: learner for learner in rows}
+        return FindResult(code, [by_id[item.id] for item in chosen])
 
     def duplicate_of(
         self, session: Session, person: Demographics, exclude_id: int | None = None
     ) -> Learner | None:
-        keys = person.keys
-        statement = select(Learner).where(
-            Learner.given_key == keys["given_key"],
-            Learner.family_key == keys["family_key"],
-            Learner.date_of_birth == person.date_of_birth,
-            Learner.gender == person.gender,
-            Learner.postcode_key == keys["postcode_key"],
+        """A live learner the engine calls an exact match for ``person``, if any."""
+        for item in self.scored(session, person):
+            if item.exact and item.id != exclude_id:
+                return session.get(Learner, item.id)
+        return None
+
+    # -- a stored learner against names (find by ULN, verify) -----------------------------
+
+    def _name_levels(self, learner: Learner, given_name: str, family_name: str) -> dict:
+        probe = Probe(
+            given=name_key(given_name),
+            family=name_key(family_name),
+            previous_family=None,
+            date_of_birth=learner.date_of_birth,
+            gender=learner.gender,
+            postcode=learner.postcode_key,
         )
-        if exclude_id is not None:
-            statement = statement.where(Learner.id != exclude_id)
-        return session.scalars(statement.limit(1)).first()
+        return compare(probe, _stored(learner), self.variants)
 
     def names_match(self, learner: Learner, given_name: str, family_name: str) -> bool:
-        family = name_key(family_name)
-        return name_key(given_name) == learner.given_key and family in (
-            learner.family_key,
-            learner.previous_family_key,
+        """Both names agree, allowing a name variant or a former family name."""
+        levels = self._name_levels(learner, given_name, family_name)
+        return levels["given"] in ("exact", "variant") and levels["family"] in (
+            "exact",
+            "previous",
         )
 
     def verify(self, learner: Learner, query: VerifyQuery) -> VerifyOutcome:
+        levels = self._name_levels(learner, query.given_name, query.family_name)
         given, family = name_key(query.given_name), name_key(query.family_name)
         stored = (learner.given_key, learner.family_key, learner.previous_family_key)
         flags = []
@@ -204,12 +321,27 @@ class DeterministicMatcher:
             flags.append("VRF7")
         if not gender_ok:
             flags.append("VRF8")
-        if given == learner.given_key and family == learner.family_key:
+        if levels["given"] == "exact" and levels["family"] == "exact":
             names = "match"
-        elif (given, family) == (learner.family_key, learner.given_key) or (
-            given == learner.given_key and family == learner.previous_family_key
-        ):
-            names = "similar"  # given and family swapped, or the family name before a change
+        elif levels["given"] in _SIMILAR_NAMES and levels["family"] in _SIMILAR_NAMES:
+            names = "similar"
         else:
             names = "different"
         return VerifyOutcome(names, flags, dob_ok, gender_ok)
+
+
+#: Name levels that verify as "similar" (WSVRC003): a variant, a slip, swapped, a former name.
+_SIMILAR_NAMES = {"exact", "variant", "typo", "swapped", "previous"}
+
+
+def _stored(row: Learner) -> Stored:
+    """A learner, or a candidate row of ``_COLUMNS``, as comparison sees it."""
+    return Stored(
+        given=row.given_key,
+        family=row.family_key,
+        previous_family=row.previous_family_key,
+        family_at16=row.family_at16_key,
+        date_of_birth=row.date_of_birth,
+        gender=row.gender,
+        postcode=row.postcode_key,
+    )

@@ -7,11 +7,21 @@ a few very common surnames, many rare ones. Nobody generated here is a real pers
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import itertools
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import TextIO
+
+from sqlalchemy import insert, select
+
+from miap.server import learners
+from miap.server.identifiers import random_uln
+from miap.server.normalise import NameVariants
+from miap.storage.engine import Database
+from miap.storage.models import Learner, utcnow
 
 GIVEN = {
     "1": (
@@ -164,3 +174,261 @@ class Population:
             if identity not in seen:
                 seen.add(identity)
                 yield person
+
+
+# -- noisy queries with ground truth ----------------------------------------------------------
+
+#: Every error kind the matcher is built to tolerate, one per real-world slip.
+ERROR_KINDS = (
+    "given_typo",
+    "family_typo",
+    "transposition",
+    "swapped_names",
+    "family_changed",
+    "nickname",
+    "dob_day_month",
+    "dob_digit",
+    "postcode_moved",
+    "postcode_missing",
+    "gender_unknown",
+)
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search for ``truth`` (an index into the register's people, or None: not registered)."""
+
+    person: Person
+    truth: int | None
+    errors: tuple[str, ...]
+
+
+def _typo(rng: random.Random, name: str) -> str:
+    """One substituted, inserted or deleted letter."""
+    position = rng.randrange(len(name))
+    kind = rng.choice(("substitute", "insert", "delete") if len(name) > 3 else ("substitute",))
+    letter = rng.choice(_LETTERS).lower() if position else rng.choice(_LETTERS)
+    if kind == "substitute":
+        while letter.upper() == name[position].upper():
+            letter = rng.choice(_LETTERS).lower() if position else rng.choice(_LETTERS)
+        return name[:position] + letter + name[position + 1 :]
+    if kind == "insert":
+        return name[:position] + letter + name[position:]
+    return name[:position] + name[position + 1 :]
+
+
+def _transpose(rng: random.Random, name: str) -> str | None:
+    spots = [i for i in range(len(name) - 1) if name[i].lower() != name[i + 1].lower()]
+    if not spots:
+        return None
+    i = rng.choice(spots)
+    swapped = name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+    return swapped[0].upper() + swapped[1:].lower() if i == 0 else swapped
+
+
+class Noise:
+    """Applies one named error to a person, the way learner data really goes wrong."""
+
+    def __init__(self, population: Population, variants: NameVariants) -> None:
+        self.population = population
+        self.rng = population.rng
+        self.variants = variants
+
+    def apply(self, person: Person, kind: str) -> Person | None:
+        """``person`` with error ``kind``, or None when the kind cannot apply to them."""
+        rng, p = self.rng, person
+        if kind == "given_typo":
+            return replace(p, given_name=_typo(rng, p.given_name))
+        if kind == "family_typo":
+            return replace(p, family_name=_typo(rng, p.family_name))
+        if kind == "transposition":
+            field = rng.choice(("given_name", "family_name"))
+            changed = _transpose(rng, getattr(p, field))
+            return replace(p, **{field: changed}) if changed else None
+        if kind == "swapped_names":
+            return replace(p, given_name=p.family_name, family_name=p.given_name)
+        if kind == "family_changed":
+            if p.previous_family_name:  # registered under the new name; searched by the old
+                return replace(p, family_name=p.previous_family_name, previous_family_name=None)
+            new = self.population.family_name()
+            if new == p.family_name:
+                return None
+            return replace(p, family_name=new, previous_family_name=p.family_name)
+        if kind == "nickname":
+            options = self.variants.alternatives(p.given_name)
+            return replace(p, given_name=rng.choice(options)) if options else None
+        if kind == "dob_day_month":
+            d = p.date_of_birth
+            if d.day > 12 or d.day == d.month:
+                return None
+            return replace(p, date_of_birth=d.replace(month=d.day, day=d.month))
+        if kind == "dob_digit":
+            return replace(p, date_of_birth=self._digit_slip(p.date_of_birth))
+        if kind == "postcode_moved":
+            return replace(p, postcode=self.population.postcode())
+        if kind == "postcode_missing":
+            return replace(p, postcode="ZZ99 9ZZ")
+        if kind == "gender_unknown":
+            return replace(p, gender=rng.choice("09")) if p.gender in "12" else None
+        raise ValueError(f"unknown error kind {kind}")
+
+    def _digit_slip(self, date: dt.date) -> dt.date:
+        digits = date.strftime("%Y%m%d")
+        while True:
+            position = self.rng.randrange(2, 8)  # a slip in the century is not a slip
+            text = digits[:position] + str(self.rng.randrange(10)) + digits[position + 1 :]
+            try:
+                slipped = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+            except ValueError:
+                continue
+            if slipped != date and slipped <= self.population.reference_date:
+                return slipped
+
+    def with_errors(self, person: Person, count: int) -> tuple[Person, tuple[str, ...]]:
+        """``person`` with ``count`` different applicable errors, drawn uniformly by kind."""
+        kinds: list[str] = []
+        while len(kinds) < count:
+            kind = self.rng.choice(ERROR_KINDS)
+            if kind in kinds or (
+                kind.startswith("postcode") and any(k.startswith("postcode") for k in kinds)
+            ):
+                continue
+            changed = self.apply(person, kind)
+            if changed is not None:
+                person = changed
+                kinds.append(kind)
+        return person, tuple(kinds)
+
+
+def noisy_queries(
+    population: Population,
+    registered: list[Person],
+    count: int,
+    variants: NameVariants,
+    two_errors: float = 0.10,
+    strangers: float = 0.10,
+) -> Iterator[Query]:
+    """Queries with ground truth: one error each, ``two_errors`` of them two, and
+    ``strangers`` of them for people who are not registered (searched without errors)."""
+    noise = Noise(population, variants)
+    rng = population.rng
+    known = {(p.given_name, p.family_name, p.date_of_birth) for p in registered}
+    for _ in range(count):
+        if rng.random() < strangers:
+            stranger = population.person()
+            while (stranger.given_name, stranger.family_name, stranger.date_of_birth) in known:
+                stranger = population.person()
+            yield Query(stranger, None, ())
+            continue
+        truth = rng.randrange(len(registered))
+        errors = 2 if rng.random() < two_errors / (1 - strangers) else 1
+        person, kinds = noise.with_errors(registered[truth], errors)
+        if person.previous_family_name == registered[truth].previous_family_name:
+            # A search carries a previous family name only when the error put one there.
+            person = replace(person, previous_family_name=None)
+        yield Query(person, truth, kinds)
+
+
+# -- loading a population ---------------------------------------------------------------------
+
+
+def learner_details(person: Person) -> dict:
+    """A synthetic person as the details a registration would carry."""
+    return {
+        "given_name": person.given_name,
+        "family_name": person.family_name,
+        "date_of_birth": person.date_of_birth,
+        "gender": person.gender,
+        "postcode": person.postcode,
+        "previous_family_name": person.previous_family_name,
+        "verification_type": "1",
+        "ability_to_share": "1",
+    }
+
+
+def load(db: Database, people: Iterable[Person], ukprn: str, batch: int = 10_000) -> list[str]:
+    """Insert ``people`` as new learners in bulk (fresh ULNs), returning their ULNs in order.
+
+    For seeding demos, staging and benchmarks: no duplicate check beyond the identity index,
+    so load distinct people (``Population.people`` yields only distinct ones).
+    """
+    issued: set[str] = set()
+    ulns: list[str] = []
+    now = utcnow()
+    rows: list[dict] = []
+
+    def flush() -> None:
+        with db.transaction() as session:
+            session.execute(insert(Learner), rows)
+        rows.clear()
+
+    with db.transaction() as session:
+        issued.update(session.scalars(select(Learner.uln)))
+    for person in people:
+        uln = random_uln()
+        while uln in issued:
+            uln = random_uln()
+        issued.add(uln)
+        ulns.append(uln)
+        row = learners.stored_columns(learner_details(person))
+        row.update(
+            uln=uln,
+            learner_status=learners.ACTIVE,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            registered_by_ukprn=ukprn,
+        )
+        rows.append(row)
+        if len(rows) >= batch:
+            flush()
+    if rows:
+        flush()
+    return ulns
+
+
+# -- files ------------------------------------------------------------------------------------
+
+PEOPLE_COLUMNS = (
+    "index",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "gender",
+    "postcode",
+    "previous_family_name",
+)
+
+
+def write_people(people: Iterable[Person], out: TextIO) -> int:
+    """CSV of ``people`` with their index (the ground truth that queries point at)."""
+    writer = csv.writer(out)
+    writer.writerow(PEOPLE_COLUMNS)
+    rows = [[index, *_person_fields(person)] for index, person in enumerate(people)]
+    writer.writerows(rows)
+    return len(rows)
+
+
+def write_queries(queries: Iterable[Query], out: TextIO) -> int:
+    """CSV of searches: the searched fields, the index of the true person (empty when not
+    registered) and the errors injected, ``;``-separated."""
+    writer = csv.writer(out)
+    writer.writerow([*PEOPLE_COLUMNS[1:], "truth", "errors"])
+    rows = [
+        [*_person_fields(q.person), "" if q.truth is None else q.truth, ";".join(q.errors)]
+        for q in queries
+    ]
+    writer.writerows(rows)
+    return len(rows)
+
+
+def _person_fields(person: Person) -> list[str]:
+    return [
+        person.given_name,
+        person.family_name,
+        person.date_of_birth.isoformat(),
+        person.gender,
+        person.postcode,
+        person.previous_family_name or "",
+    ]

@@ -111,6 +111,7 @@ class Learner(Base):
         Index("ix_learners_dob_family_sound", "date_of_birth", "family_sound"),
         Index("ix_learners_dob_given_sound", "date_of_birth", "given_sound"),
         Index("ix_learners_dob_postcode", "date_of_birth", "postcode_key"),
+        Index("ix_learners_sounds_dob", "family_sound", "given_sound", "date_of_birth"),
     )
 
 

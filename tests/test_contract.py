@@ -32,6 +32,12 @@ OPERATIONS = {
     "updateSingleLearner": ("regmsg", "UpdateLearner", "UpdateLearnerResponse"),
     "verifyLearner": ("reportmsg", "VerifyLearner", "VerifyLearnerResponse"),
     "retrieveULNs": ("reportmsg", "RetrieveULNs", "RetrieveULNsResponse"),
+    "getMergedUnmergedULNsReport": (
+        "reportmsg",
+        "GetMergedUnmergedULNs",
+        "MergedUnmergedULNsResponse",
+    ),
+    "getDeletedULNsReport": ("reportmsg", "GetDeletedULNs", "DeletedULNsResponse"),
 }
 
 # Synthetic values. 1000000043 and 1026893096 are valid ULN test vectors.

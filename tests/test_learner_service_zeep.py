@@ -37,6 +37,8 @@ def test_served_wsdl_loads_and_lists_the_operations(server):
         "updateSingleLearner",
         "verifyLearner",
         "retrieveULNs",
+        "getMergedUnmergedULNsReport",
+        "getDeletedULNsReport",
     }
     assert client.service._binding_options["address"] == server.url
 

@@ -12,12 +12,12 @@ from sqlalchemy import func, select, text
 from miap.server import errors, learners
 from miap.server.errors import ServiceFault
 from miap.server.identifiers import is_valid_uln, random_uln
-from miap.server.matching import Demographics, DeterministicMatcher, name_key
+from miap.server.matching import ScoringMatcher, name_key
 from miap.storage.engine import Database
 from miap.storage.models import Base, Learner
 from tests.support import synthetic_name
 
-matcher = DeterministicMatcher()
+matcher = ScoringMatcher()
 
 
 @pytest.fixture(scope="module")
@@ -124,69 +124,21 @@ def test_update_of_unknown_or_invalid_uln(db):
     assert caught.value.error is errors.INVALID_ULN
 
 
-def query_for(person: dict, **overrides) -> Demographics:
-    values = {
-        "given_name": person["given_name"],
-        "family_name": person["family_name"],
-        "date_of_birth": person["date_of_birth"],
-        "gender": person["gender"],
-        "postcode": person["postcode"],
-    }
-    values.update(overrides)
-    return Demographics(**values)
-
-
-def find(db: Database, query: Demographics):
-    with db.transaction() as session:
-        return matcher.find(session, query)
-
-
-def test_find_exact_possible_and_none(db):
-    person = details(date_of_birth=dt.date(2004, 11, 2))
-    _, uln = register(db, person)
-    exact = find(db, query_for(person, given_name=person["given_name"].upper()))
-    assert (exact.code, [x.uln for x in exact.learners]) == ("WSRC0004", [uln])
-    moved = find(db, query_for(person, postcode="CV1 2GT"))
-    assert (moved.code, [x.uln for x in moved.learners]) == ("WSRC0003", [uln])
-    stranger = find(db, query_for(person, given_name="Nobody", family_name="Atall"))
-    assert (stranger.code, stranger.learners) == ("WSRC0001", [])
-
-
-def test_more_than_ten_possible_matches_returns_none_of_them(db):
-    family, born = synthetic_name(), dt.date(2003, 1, 23)
-    people = [details(family_name=family, date_of_birth=born) for _ in range(11)]
-    for person in people:
-        register(db, person)
-    probe = query_for(people[0], given_name="Unmatched")
-    assert (find(db, probe).code, find(db, probe).learners) == ("WSRC0002", [])
-    register_many = people[:10]
-    family2 = synthetic_name()
-    for person in register_many:
-        register(db, dict(person, family_name=family2))
-    ten = find(db, query_for(register_many[0], family_name=family2, given_name="Unmatched"))
-    assert ten.code == "WSRC0003" and len(ten.learners) == 10
-
-
-def test_finds_and_uln_lookups_use_indexes(db):
-    probe = Demographics("Maren", "Testwood", dt.date(2004, 11, 2), "2", "LS1 4AP", "Oldham")
-    statements = {
-        "uln": select(Learner.id).where(Learner.uln == "1000000043"),
-        "find": matcher.candidates(probe),
-    }
+def test_uln_lookup_uses_the_unique_index(db):
+    statement = select(Learner.id).where(Learner.uln == "1000000043")
     with db.engine.connect() as connection:
         dialect = connection.dialect
-        for name, statement in statements.items():
-            sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-            if dialect.name == "sqlite":
-                plan = " ".join(
-                    str(row) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
-                )
-                assert "INDEX" in plan and "SCAN learners" not in plan, (name, plan)
-            else:
-                # The tables are tiny here, so forbid the sequential scan and prove an index serves.
-                connection.execute(text("SET enable_seqscan = off"))
-                plan = " ".join(row[0] for row in connection.execute(text(f"EXPLAIN {sql}")))
-                assert "Index" in plan and "Seq Scan" not in plan, (name, plan)
+        sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        if dialect.name == "sqlite":
+            plan = " ".join(
+                str(row) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+            )
+            assert "INDEX" in plan and "(uln=?)" in plan, plan  # the unique constraint's index
+        else:
+            # The table is tiny here, so forbid the sequential scan and prove the index serves.
+            connection.execute(text("SET enable_seqscan = off"))
+            plan = " ".join(row[0] for row in connection.execute(text(f"EXPLAIN {sql}")))
+            assert "uq_learners_uln" in plan and "Seq Scan" not in plan, plan
 
 
 def test_allocated_ulns_are_unique_in_storage(db):

@@ -11,7 +11,7 @@ import jellyfish
 import sqlalchemy as sa
 from alembic import op
 
-from miap.server.matching import name_key
+from miap.server.normalise import name_key
 
 revision = "0002"
 down_revision = "0001"
@@ -85,6 +85,11 @@ def upgrade() -> None:
             "ix_learners_dob_postcode", ["date_of_birth", "postcode_key"], unique=False
         )
         batch_op.create_index(
+            "ix_learners_sounds_dob",
+            ["family_sound", "given_sound", "date_of_birth"],
+            unique=False,
+        )
+        batch_op.create_index(
             batch_op.f("ix_learners_merged_into_id"), ["merged_into_id"], unique=False
         )
         batch_op.create_foreign_key(
@@ -144,6 +149,7 @@ def downgrade() -> None:
             batch_op.f("fk_learners_merged_into_id_learners"), type_="foreignkey"
         )
         batch_op.drop_index(batch_op.f("ix_learners_merged_into_id"))
+        batch_op.drop_index("ix_learners_sounds_dob")
         batch_op.drop_index("ix_learners_dob_postcode")
         batch_op.drop_index("ix_learners_dob_given_sound")
         batch_op.drop_index("ix_learners_dob_family_sound")

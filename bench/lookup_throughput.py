@@ -1,0 +1,565 @@
+"""learnerByULN and learnerByDemographics round trips over HTTP, against a bare spyne echo.
+
+    python bench/lookup_throughput.py                            # 10k and 1M, both backends
+    python bench/lookup_throughput.py --sizes 10000 --requests 300 --backends sqlite
+
+For each backend and register size: a fresh database (a SQLite file in a temporary directory,
+or a new PostgreSQL database dropped afterwards), ``miap db upgrade``, ``miap provider add``,
+synthetic learners bulk-loaded by bench/seed.py, then ``miap serve`` (one gunicorn worker,
+8 threads, no response validation). Each measurement posts raw SOAP envelopes over keep-alive
+``requests`` sessions (--concurrency threads, one session each) and times every round trip:
+
+  echo                  the bare spyne echo service (bench/echo_service.py, same gunicorn set-up),
+                        measured just before the two below, with a payload of the same shape
+  learnerByULN          a random stored learner's ULN with their names: expects WSRC0004
+  learnerByDemographics their exact demographics: expects WSRC0004 and their ULN
+
+Answers are checked and anything else is counted as unexpected. The table and the ratios
+(ours / echo per request, and 1M / 10k latency per backend) are printed and written as JSON
+to bench/results/. Timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import requests
+from sqlalchemy import func, select
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import echo_service  # noqa: E402
+from bench.seed import seed  # noqa: E402
+from miap.server.namespaces import FINDMSG  # noqa: E402
+from miap.storage.engine import Database  # noqa: E402
+from miap.storage.models import Learner  # noqa: E402
+from tests.support import envelope, free_port, run_miap, spawn, start_server  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MIAP_BENCH_POSTGRES_URL",
+    os.environ.get("MIAP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+)
+UKPRN = "10000001"
+PASSWORD = "BenchPassword001"
+HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+FOUND = "WSRC0004"
+_CODE = re.compile(rb"<ResponseCode>([^<]*)</ResponseCode>")
+_FAULT_CODE = re.compile(rb"<ErrorCode>([^<]*)</ErrorCode>")
+
+
+@dataclass(frozen=True)
+class Person:
+    """A stored synthetic learner, as the benchmark asks for them."""
+
+    uln: str
+    given_name: str
+    family_name: str
+    date_of_birth: dt.date
+    gender: str
+    postcode: str
+
+
+@dataclass
+class Measurement:
+    backend: str
+    learners: int | None
+    operation: str
+    requests: int
+    concurrency: int
+    seconds: float
+    requests_per_second: float
+    mean_ms: float
+    p50_ms: float
+    p99_ms: float
+    unexpected: int
+    outcomes: dict[str, int] = field(default_factory=dict)
+    load_average: float = 0.0  # 1-minute load average when the measurement ended
+
+
+# -- request bodies ---------------------------------------------------------------------------
+
+_HEADER = (
+    f"<OrganisationRef/><UKPRN>{UKPRN}</UKPRN><OrgPassword>{PASSWORD}</OrgPassword>"
+    "<UserName>bench.user</UserName>"
+)
+
+
+def uln_request(p: Person) -> bytes:
+    return envelope(
+        f'<fin:FindLearnerByULN xmlns:fin="{FINDMSG}"><FindType>FUL</FindType>{_HEADER}'
+        f"<ULN>{p.uln}</ULN><FamilyName>{escape(p.family_name)}</FamilyName>"
+        f"<GivenName>{escape(p.given_name)}</GivenName></fin:FindLearnerByULN>"
+    )
+
+
+def demographics_request(p: Person) -> bytes:
+    return envelope(
+        f'<fin:FindLearnerByDemographics xmlns:fin="{FINDMSG}"><FindType>FUL</FindType>'
+        f"{_HEADER}<FamilyName>{escape(p.family_name)}</FamilyName>"
+        f"<GivenName>{escape(p.given_name)}</GivenName>"
+        f"<DateOfBirth>{p.date_of_birth.isoformat()}</DateOfBirth><Gender>{p.gender}</Gender>"
+        f"<LastKnownPostCode>{escape(p.postcode)}</LastKnownPostCode><PreviousFamilyName/>"
+        "<SchoolAtAge16/><PlaceOfBirth/><EmailAddress/></fin:FindLearnerByDemographics>"
+    )
+
+
+def echo_request(p: Person) -> bytes:
+    return echo_service.request_xml(
+        p.uln, escape(p.given_name), escape(p.family_name), UKPRN, PASSWORD
+    )
+
+
+# -- checking answers -------------------------------------------------------------------------
+
+Check = Callable[[Person, requests.Response], str | None]
+
+
+def _outcome(response: requests.Response) -> str:
+    if response.status_code != 200:
+        fault = _FAULT_CODE.search(response.content)
+        return f"HTTP {response.status_code} {fault.group(1).decode() if fault else ''}".strip()
+    code = _CODE.search(response.content)
+    return code.group(1).decode() if code else "no ResponseCode"
+
+
+def check_found(p: Person, response: requests.Response) -> str | None:
+    """None when the answer is WSRC0004 with this learner's ULN, else what it was."""
+    outcome = _outcome(response)
+    if outcome != FOUND:
+        return outcome
+    if f"<ULN>{p.uln}</ULN>".encode() not in response.content:
+        return f"{FOUND} without ULN {p.uln}"
+    return None
+
+
+def check_echo(p: Person, response: requests.Response) -> str | None:
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}"
+    if f"<tns:ULN>{p.uln}</tns:ULN>".encode() not in response.content:
+        return "echo without the ULN"
+    return None
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def _worker(
+    url: str,
+    work: list[tuple[Person, bytes]],
+    check: Check,
+    latencies: list[float],
+    outcomes: Counter,
+) -> None:
+    with requests.Session() as session:
+        for person, body in work:
+            started = time.perf_counter()
+            response = session.post(url, data=body, headers=HEADERS, timeout=60)
+            latencies.append(time.perf_counter() - started)
+            problem = check(person, response)
+            outcomes[problem or "expected"] += 1
+
+
+def measure(
+    url: str,
+    people: list[Person],
+    build: Callable[[Person], bytes],
+    check: Check,
+    concurrency: int,
+    label: tuple[str, int | None, str],
+) -> Measurement:
+    """Post one request per person (bodies built beforehand) and time each round trip."""
+    work = [(p, build(p)) for p in people]
+    shares = [work[i::concurrency] for i in range(concurrency)]
+    latencies: list[list[float]] = [[] for _ in shares]
+    outcomes: list[Counter] = [Counter() for _ in shares]
+    threads = [
+        threading.Thread(target=_worker, args=(url, share, check, lat, out))
+        for share, lat, out in zip(shares, latencies, outcomes, strict=True)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    ordered = sorted(t * 1000 for share in latencies for t in share)
+    total = sum(outcomes, Counter())
+    if len(ordered) != len(work):
+        raise RuntimeError(f"{label[2]}: {len(work) - len(ordered)} requests did not complete")
+    return Measurement(
+        backend=label[0],
+        learners=label[1],
+        operation=label[2],
+        requests=len(work),
+        concurrency=concurrency,
+        seconds=round(seconds, 3),
+        requests_per_second=round(len(work) / seconds, 1),
+        mean_ms=round(statistics.fmean(ordered), 3),
+        p50_ms=round(_percentile(ordered, 0.50), 3),
+        p99_ms=round(_percentile(ordered, 0.99), 3),
+        unexpected=len(work) - total["expected"],
+        outcomes=dict(total),
+        load_average=round(os.getloadavg()[0], 2),
+    )
+
+
+def warm_up(url: str, people: list[Person], build: Callable[[Person], bytes]) -> None:
+    with requests.Session() as session:
+        for person in people:
+            session.post(url, data=build(person), headers=HEADERS, timeout=60)
+
+
+# -- databases --------------------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(backend: str, workdir: Path, keep: bool) -> Iterator[str]:
+    """An empty database URL; removed afterwards unless ``keep``."""
+    if backend == "sqlite":
+        directory = Path(tempfile.mkdtemp(prefix="db-", dir=workdir))
+        try:
+            yield f"sqlite:///{directory / 'miap.db'}"
+        finally:
+            if not keep:
+                shutil.rmtree(directory, ignore_errors=True)
+        return
+    import psycopg2
+
+    admin = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=5)
+    admin.autocommit = True
+    name = f"miap_bench_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        if not keep:
+            with admin.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+                cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
+
+
+def database_bytes(url: str) -> int | None:
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    db = Database(url)
+    try:
+        with db.engine.connect() as connection:
+            size = connection.exec_driver_sql("SELECT pg_database_size(current_database())")
+            return size.scalar()
+    finally:
+        db.dispose()
+
+
+def sample_people(url: str, count: int, rng: random.Random) -> list[Person]:
+    """``count`` distinct stored learners drawn at random (ids are dense in a fresh register)."""
+    db = Database(url)
+    try:
+        with db.engine.connect() as connection:
+            low, high = connection.execute(select(func.min(Learner.id), func.max(Learner.id))).one()
+            ids = rng.sample(range(low, high + 1), min(count, high - low + 1))
+            people: dict[int, Person] = {}
+            for start in range(0, len(ids), 5000):
+                rows = connection.execute(
+                    select(
+                        Learner.id,
+                        Learner.uln,
+                        Learner.given_name,
+                        Learner.family_name,
+                        Learner.date_of_birth,
+                        Learner.gender,
+                        Learner.postcode,
+                    ).where(Learner.id.in_(ids[start : start + 5000]))
+                )
+                for row in rows:
+                    people[row.id] = Person(*tuple(row)[1:])
+    finally:
+        db.dispose()
+    return [people[i] for i in ids if i in people]
+
+
+def prepare(url: str, count: int, seed_value: int) -> float:
+    """Migrate, register the benchmark's provider, seed; returns the seeding seconds."""
+    run_miap("db", "upgrade", "--db", url)
+    run_miap(
+        "provider",
+        "add",
+        "--db",
+        url,
+        "--ukprn",
+        UKPRN,
+        "--name",
+        "Benchmark College",
+        "--org-password",
+        PASSWORD,
+    )
+    seeded = seed(url, count, seed_value, UKPRN, progress=False)
+    print(
+        f"  seeded {count:,} learners in {seeded.seconds:.1f} s "
+        f"({seeded.rows_per_second:,.0f} rows/s, of which indexes {seeded.index_seconds:.1f} s)",
+        flush=True,
+    )
+    return seeded.seconds
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "-"
+    if count >= 1_000_000 and count % 1_000_000 == 0:
+        return f"{count // 1_000_000}M"
+    if count >= 1000 and count % 1000 == 0:
+        return f"{count // 1000}k"
+    return str(count)
+
+
+def table(measurements: list[Measurement]) -> str:
+    lines = [
+        f"{'backend':<10} {'learners':>8}  {'operation':<22} {'req/s':>8} {'mean ms':>8} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'unexpected':>10}"
+    ]
+    lines.append("-" * len(lines[0]))
+    for m in measurements:
+        lines.append(
+            f"{m.backend:<10} {_size(m.learners):>8}  {m.operation:<22} "
+            f"{m.requests_per_second:>8.1f} {m.mean_ms:>8.2f} {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} "
+            f"{m.unexpected:>10}"
+        )
+    return "\n".join(lines)
+
+
+def ratios(measurements: list[Measurement]) -> dict:
+    """Ours / echo per request (echo req/s over ours: the mean round trip at concurrency 1),
+    and the largest register's latency over the smallest's, per backend and operation."""
+    result: dict = {"vs_echo": [], "by_size": []}
+    blocks: dict[tuple[str, int | None], dict[str, Measurement]] = {}
+    for m in measurements:
+        blocks.setdefault((m.backend, m.learners), {})[m.operation] = m
+    for (backend, size), ops in blocks.items():
+        echo = ops.get("echo")
+        if echo is None:
+            continue
+        for name in ("learnerByULN", "learnerByDemographics"):
+            if name in ops:
+                ours = ops[name]
+                per_request = echo.requests_per_second / ours.requests_per_second
+                result["vs_echo"].append(
+                    {
+                        "backend": backend,
+                        "learners": size,
+                        "operation": name,
+                        "per_request": round(per_request, 2),
+                        "p50": round(ours.p50_ms / echo.p50_ms, 2),
+                    }
+                )
+    for backend in dict.fromkeys(b for b, _ in blocks):
+        sizes = sorted(s for b, s in blocks if b == backend and s is not None)
+        if len(sizes) < 2:
+            continue
+        small, large = blocks[(backend, sizes[0])], blocks[(backend, sizes[-1])]
+        for name in ("learnerByULN", "learnerByDemographics"):
+            if name in small and name in large:
+                result["by_size"].append(
+                    {
+                        "backend": backend,
+                        "operation": name,
+                        "small": sizes[0],
+                        "large": sizes[-1],
+                        "mean": round(large[name].mean_ms / small[name].mean_ms, 2),
+                        "p50": round(large[name].p50_ms / small[name].p50_ms, 2),
+                        "p99": round(large[name].p99_ms / small[name].p99_ms, 2),
+                    }
+                )
+    return result
+
+
+def print_ratios(found: dict) -> None:
+    print("\nours / bare spyne echo, per request (echo req/s / ours; target for ULN: <= 2.0)")
+    for r in found["vs_echo"]:
+        print(
+            f"  {r['backend']:<10} {_size(r['learners']):>4}  {r['operation']:<22} "
+            f"{r['per_request']:>5.2f}x   (p50 {r['p50']:.2f}x)"
+        )
+    if found["by_size"]:
+        print("\nlargest / smallest register, latency (target: ~1.0, no growth with size)")
+        for r in found["by_size"]:
+            print(
+                f"  {r['backend']:<10} {_size(r['large'])}/{_size(r['small'])}  "
+                f"{r['operation']:<22} mean {r['mean']:.2f}x  p50 {r['p50']:.2f}x  "
+                f"p99 {r['p99']:.2f}x"
+            )
+
+
+def code_version() -> dict:
+    """The commit measured, and whether the working tree differed from it."""
+    git = shutil.which("git")
+    if git is None:
+        return {}
+    try:
+        commit = subprocess.run(
+            [git, "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            [git, "status", "--porcelain", "--", "server", "storage"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+    except OSError:
+        return {}
+    return {"commit": commit, "uncommitted_server_files": len(changed)}
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,1000000", help="register sizes, comma-separated")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--requests", type=int, default=2000, help="per measurement")
+    parser.add_argument("--warmup", type=int, default=200, help="requests per operation first")
+    parser.add_argument("--concurrency", type=int, default=1, help="client threads")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
+    backends = [b.strip() for b in args.backends.split(",")]
+    if unknown := set(backends) - {"sqlite", "postgresql"}:
+        parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
+    if args.concurrency < 1 or args.requests < 1:
+        parser.error("--requests and --concurrency must be at least 1")
+
+    started = dt.datetime.now()
+    workdir = Path(tempfile.mkdtemp(prefix="miap-bench-"))
+    measurements: list[Measurement] = []
+    seeding: list[dict] = []
+    rng = random.Random(args.seed)
+    print(
+        f"miap lookup benchmark: sizes {sizes}, backends {backends}, {args.requests} requests "
+        f"per measurement, concurrency {args.concurrency}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    echo_port = free_port()
+    echo_url = f"http://127.0.0.1:{echo_port}{echo_service.PATH}"
+    echo_command = [sys.executable, str(REPO / "bench" / "echo_service.py")]
+    echo_command += ["--port", str(echo_port)]
+    try:
+        with spawn(echo_command, echo_url + "?wsdl", workdir / "echo.log"):
+            for backend in backends:
+                for size in sizes:
+                    print(f"{backend}, {size:,} learners:", flush=True)
+                    with fresh_database(backend, workdir, args.keep) as url:
+                        seconds = prepare(url, size, args.seed)
+                        people = sample_people(url, 2 * args.warmup + args.requests, rng)
+                        warm, measured = people[: 2 * args.warmup], people[2 * args.warmup :]
+                        seeding.append(
+                            {
+                                "backend": backend,
+                                "learners": size,
+                                "seconds": round(seconds, 1),
+                                "database_bytes": database_bytes(url),
+                            }
+                        )
+                        with start_server(url, workdir, validate=False) as server:
+                            warm_up(echo_url, warm[: args.warmup], echo_request)
+                            warm_up(server.url, warm[: args.warmup], uln_request)
+                            warm_up(server.url, warm[args.warmup :], demographics_request)
+                            for operation, target, build, check in (
+                                ("echo", echo_url, echo_request, check_echo),
+                                ("learnerByULN", server.url, uln_request, check_found),
+                                (
+                                    "learnerByDemographics",
+                                    server.url,
+                                    demographics_request,
+                                    check_found,
+                                ),
+                            ):
+                                m = measure(
+                                    target,
+                                    measured,
+                                    build,
+                                    check,
+                                    args.concurrency,
+                                    (backend, size, operation),
+                                )
+                                measurements.append(m)
+                                print(
+                                    f"  {operation:<22} {m.requests_per_second:8.1f} req/s  "
+                                    f"mean {m.mean_ms:.2f} ms  p50 {m.p50_ms:.2f}  "
+                                    f"p99 {m.p99_ms:.2f}  unexpected {m.unexpected}"
+                                    + (f" {m.outcomes}" if m.unexpected else ""),
+                                    flush=True,
+                                )
+                        if args.keep:
+                            print(f"  kept {url}")
+    finally:
+        if args.keep:
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    found = ratios(measurements)
+    print()
+    print(table(measurements))
+    print_ratios(found)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"lookup_throughput-{started:%Y%m%d-%H%M%S}.json"
+    report = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now().isoformat(timespec="seconds"),
+        "settings": vars(args),
+        "code": code_version(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "seeding": seeding,
+        "measurements": [asdict(m) for m in measurements],
+        "ratios": found,
+    }
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

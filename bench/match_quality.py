@@ -1,0 +1,272 @@
+"""Matching quality on synthetic learners with known truth; with --fit, derive the weights.
+
+    python bench/match_quality.py                 # evaluate the shipped weights
+    python bench/match_quality.py --fit           # fit weights + threshold, then evaluate
+
+A population of --population people is registered in a fresh SQLite database; --queries
+noisy searches (one error each, 10% with two, 10% for people not registered) are run through
+the engine in-process. Fitting uses a separate training stream (another seed): per field and
+agreement level, m = share of true pairs at that level, u = share of random non-matching
+pairs at it, weight = log2(m/u) (Fellegi–Sunter); the threshold is the strictest score that still
+returns the true learner (within 0.1 point) as often as the best threshold does on the
+training stream. Results are printed per error kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import random
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from miap.server.comparison import LEVELS, Stored, compare  # noqa: E402
+from miap.server.matching import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    EXACT,
+    Demographics,
+    MatchWeights,
+    Scored,
+    ScoringMatcher,
+)
+from miap.server.normalise import default_variants  # noqa: E402
+from miap.server.synth import Person, Population, Query, load, noisy_queries  # noqa: E402
+from miap.storage.engine import Database  # noqa: E402
+from miap.storage.migrations import upgrade  # noqa: E402
+
+#: Random non-matching pairs per training query for the u probabilities.
+RANDOM_PAIRS = 20
+
+
+def demographics(person: Person) -> Demographics:
+    return Demographics(
+        given_name=person.given_name,
+        family_name=person.family_name,
+        date_of_birth=person.date_of_birth,
+        gender=person.gender,
+        postcode=person.postcode,
+        previous_family_name=person.previous_family_name,
+    )
+
+
+def register(url: str, population: int, seed: int) -> tuple[Database, list[Person], list[str]]:
+    upgrade(url)
+    db = Database(url)
+    people = list(Population(seed).people(population))
+    started = time.perf_counter()
+    ulns = load(db, people, "10000001")
+    print(f"registered {population:,} synthetic learners in {time.perf_counter() - started:.0f} s")
+    return db, people, ulns
+
+
+def fit(db, people, ulns, queries: list[Query], seed: int) -> MatchWeights:
+    """Fellegi–Sunter weights: m from the levels of true pairs, u from random pairs."""
+    zero = {name: dict.fromkeys(levels, 0.0) for name, levels in LEVELS.items()}
+    matcher = ScoringMatcher(MatchWeights(zero, 0.0))
+    m = {name: Counter() for name in LEVELS}
+    u = {name: Counter() for name in LEVELS}
+    pairs = []  # (query, scored candidates, true ULN) for choosing the threshold
+    rng = random.Random(seed)
+    with db.transaction() as session:
+        for query in queries:
+            probe = matcher.probe(demographics(query.person))
+            scored = matcher.scored(session, demographics(query.person))
+            true_uln = ulns[query.truth] if query.truth is not None else None
+            if true_uln is not None:
+                # The true pair's levels, whether or not blocking found it.
+                truth = stored_person(people[query.truth])
+                for name, level in compare(probe, truth, matcher.variants).items():
+                    m[name][level] += 1
+            for other in rng.sample(range(len(people)), RANDOM_PAIRS):
+                if other != query.truth:
+                    levels = compare(probe, stored_person(people[other]), matcher.variants)
+                    for name, level in levels.items():
+                        u[name][level] += 1
+            pairs.append((query, scored, true_uln))
+    weights = {}
+    for name, levels in LEVELS.items():
+        m_total, u_total = sum(m[name].values()), sum(u[name].values())
+        weights[name] = {
+            level: round(
+                math.log2(
+                    ((m[name][level] + 0.5) / (m_total + 0.5 * len(levels)))
+                    / ((u[name][level] + 0.5) / (u_total + 0.5 * len(levels)))
+                ),
+                3,
+            )
+            for level in levels
+        }
+    fitted = MatchWeights(weights, 0.0)
+    rescored = [
+        (
+            sorted(
+                (Scored(c.id, c.uln, c.levels, fitted.score(c.levels)) for c in scored),
+                key=lambda c: (-c.score, c.uln),
+            ),
+            true_uln,
+        )
+        for _, scored, true_uln in pairs
+        if true_uln is not None
+    ]
+    rates = {t / 4: _returned_rate(weights, t / 4, rescored) for t in range(-40, 121)}
+    # The strictest threshold that returns the true learner within 0.1 point of the best
+    # rate: lower ones only add wrong candidates to the answers.
+    best = max(rates.values())
+    return MatchWeights(weights, max(t for t, rate in rates.items() if rate >= best - 0.001))
+
+
+def stored_person(person: Person) -> Stored:
+    keys = demographics(person).keys
+    return Stored(
+        given=keys["given_key"],
+        family=keys["family_key"],
+        previous_family=keys["previous_family_key"],
+        family_at16=None,
+        date_of_birth=person.date_of_birth,
+        gender=person.gender,
+        postcode=keys["postcode_key"],
+    )
+
+
+def _returned_rate(weights: dict, threshold: float, rescored: list) -> float:
+    """Share of queries whose true learner is in the answer at ``threshold``."""
+    matcher = ScoringMatcher(MatchWeights(weights, threshold))
+    hits = sum(
+        any(item.uln == true_uln for item in matcher.decide(scored)[1])
+        for scored, true_uln in rescored
+    )
+    return hits / max(1, len(rescored))
+
+
+def evaluate(db, ulns, queries: list[Query], matcher: ScoringMatcher) -> dict:
+    rows = defaultdict(Counter)
+    latencies = []
+    with db.transaction() as session:
+        for query in queries:
+            started = time.perf_counter()
+            code, chosen = matcher.decide(matcher.scored(session, demographics(query.person)))
+            latencies.append(time.perf_counter() - started)
+            true_uln = ulns[query.truth] if query.truth is not None else None
+            kinds = ["not registered"] if true_uln is None else list(query.errors)
+            group = "one error" if len(query.errors) == 1 else "two errors"
+            for kind in [
+                *kinds,
+                "all" if true_uln else "not registered (all)",
+                group if true_uln else None,
+            ]:
+                if kind is None:
+                    continue
+                counts = rows[kind]
+                counts["queries"] += 1
+                counts[code] += 1
+                if code == EXACT:
+                    counts["exact right" if chosen[0].uln == true_uln else "exact wrong"] += 1
+                if true_uln and any(item.uln == true_uln for item in chosen):
+                    counts["returned"] += 1
+    latencies.sort()
+    return {
+        "rows": rows,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+    }
+
+
+def report(result: dict) -> dict:
+    rows = result["rows"]
+    header = (
+        f"{'error kind':<24}{'queries':>8}{'exact ok':>10}{'exact bad':>10}"
+        f"{'returned':>10}{'too many':>9}{'none':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    summary = {}
+    order = sorted(
+        k
+        for k in rows
+        if k not in ("all", "one error", "two errors", "not registered (all)", "not registered")
+    )
+    for kind in [*order, "one error", "two errors", "all", "not registered"]:
+        c = rows.get(kind)
+        if not c:
+            continue
+        n = c["queries"]
+        line = {
+            "queries": n,
+            "exact_right": c["exact right"] / n,
+            "exact_wrong": c["exact wrong"] / n,
+            "returned": c["returned"] / n,
+            "too_many": c["WSRC0002"] / n,
+            "none": c["WSRC0001"] / n,
+        }
+        summary[kind] = line
+        print(
+            f"{kind:<24}{n:>8}{line['exact_right']:>10.2%}{line['exact_wrong']:>10.2%}"
+            f"{line['returned']:>10.2%}{line['too_many']:>9.2%}{line['none']:>7.2%}"
+        )
+    every = rows["all"]
+    strangers = rows["not registered"]
+    exact_answers = every["exact right"] + every["exact wrong"] + strangers["WSRC0004"]
+    total = every["queries"] + strangers["queries"]
+    figures = {
+        "exact precision": every["exact right"] / max(1, exact_answers),
+        "exact recall": every["exact right"] / max(1, every["queries"]),
+        "false-exact rate (all queries)": (every["exact wrong"] + strangers["WSRC0004"]) / total,
+        "true learner returned, one error": summary["one error"]["returned"],
+        "true learner returned, two errors": summary["two errors"]["returned"],
+        "not registered answered exact": strangers["WSRC0004"] / max(1, strangers["queries"]),
+        "engine latency p50 ms": result["p50_ms"],
+        "engine latency p99 ms": result["p99_ms"],
+    }
+    print()
+    for name, value in figures.items():
+        print(f"{name:<36}{value:.4f}" if "ms" in name else f"{name:<36}{value:.2%}")
+    return {"per_kind": summary, "figures": figures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--population", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fit", action="store_true", help="fit and write the weights first")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
+    args = parser.parse_args()
+
+    url = args.db or f"sqlite:///{tempfile.mkdtemp()}/quality.db"
+    db, people, ulns = register(url, args.population, args.seed)
+    variants = default_variants()
+    if args.fit:
+        training = list(noisy_queries(Population(args.seed + 1000), people, args.queries, variants))
+        fitted = fit(db, people, ulns, training, args.seed)
+        document = {
+            "fitted": dt.date.today().isoformat(),
+            "command": " ".join(["python bench/match_quality.py", *sys.argv[1:]]),
+            "training": {
+                "population": args.population,
+                "queries": args.queries,
+                "population_seed": args.seed,
+                "query_seed": args.seed + 1000,
+            },
+            "threshold": fitted.threshold,
+            "weights": fitted.weights,
+        }
+        args.weights.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.weights} (threshold {fitted.threshold})")
+    matcher = ScoringMatcher(MatchWeights.load(args.weights), variants)
+    testing = list(noisy_queries(Population(args.seed + 2000), people, args.queries, variants))
+    summary = report(evaluate(db, ulns, testing, matcher))
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "match_quality.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Field-by-field comparison of a query with a stored learner, as discrete agreement levels.
+
+Each field's level is what the scoring weights (``server/data/match_weights.json``) are indexed
+by. The levels follow the real errors seen in learner data: typing slips, swapped given and
+family names, a changed family name, day and month swapped, one wrong digit in a date, a
+moved or missing postcode, and an unknown gender.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from rapidfuzz.distance import OSA, JaroWinkler
+
+from miap.server.normalise import NameVariants, known_postcode
+
+#: Levels per field, best first. ``different``/``mismatch`` is the floor of every field.
+LEVELS = {
+    "given": ("exact", "variant", "typo", "similar", "swapped", "different"),
+    "family": ("exact", "previous", "typo", "similar", "swapped", "different"),
+    "dob": ("exact", "swapped_dm", "one_digit", "different"),
+    "gender": ("match", "unknown", "mismatch"),
+    "postcode": ("exact", "sector", "district", "missing", "different"),
+}
+#: Levels that still count as agreement when deciding an exact match.
+EXACT_LEVELS = {
+    "given": {"exact", "variant"},
+    "family": {"exact"},
+    "dob": {"exact"},
+    "gender": {"match", "unknown"},
+    "postcode": {"exact"},
+}
+_UNKNOWN_GENDERS = {"0", "9"}
+_SIMILAR = 0.88
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The normalised query."""
+
+    given: str | None
+    family: str | None
+    previous_family: str | None
+    date_of_birth: dt.date
+    gender: str
+    postcode: str | None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The normalised columns of a stored learner that comparison needs."""
+
+    given: str | None
+    family: str | None
+    previous_family: str | None
+    family_at16: str | None
+    date_of_birth: dt.date
+    gender: str
+    postcode: str | None
+
+
+def _name_level(query: str | None, stored: str | None) -> str:
+    if not query or not stored:
+        return "different"
+    if query == stored:
+        return "exact"
+    if OSA.distance(query, stored) <= 1 and min(len(query), len(stored)) >= 3:
+        return "typo"
+    if JaroWinkler.similarity(query, stored) >= _SIMILAR:
+        return "similar"
+    return "different"
+
+
+def given_level(query: str | None, stored: str | None, variants: NameVariants) -> str:
+    level = _name_level(query, stored)
+    if level != "exact" and variants.equivalent(query, stored):
+        return "variant"
+    return level
+
+
+def family_level(probe: Probe, stored: Stored) -> str:
+    level = _name_level(probe.family, stored.family)
+    if level == "exact":
+        return level
+    former = {stored.previous_family, stored.family_at16} - {None}
+    if probe.family in former or (
+        probe.previous_family is not None
+        and (probe.previous_family == stored.family or probe.previous_family in former)
+    ):
+        return "previous"
+    return level
+
+
+def dob_level(query: dt.date, stored: dt.date) -> str:
+    if query == stored:
+        return "exact"
+    if query.year == stored.year and (query.month, query.day) == (stored.day, stored.month):
+        return "swapped_dm"
+    a, b = query.strftime("%Y%m%d"), stored.strftime("%Y%m%d")
+    if sum(x != y for x, y in zip(a, b, strict=True)) == 1:
+        return "one_digit"
+    return "different"
+
+
+def gender_level(query: str, stored: str) -> str:
+    if query in _UNKNOWN_GENDERS or stored in _UNKNOWN_GENDERS:
+        return "unknown"
+    return "match" if query == stored else "mismatch"
+
+
+def postcode_level(query: str | None, stored: str | None) -> str:
+    """Postcodes compared by unit, sector (outward code + first inward digit) and district."""
+    query, stored = known_postcode(query), known_postcode(stored)
+    if not query or not stored:
+        return "missing"
+    if query == stored:
+        return "exact"
+    if query[:-3] == stored[:-3]:
+        return "sector" if query[-3] == stored[-3] else "district"
+    return "different"
+
+
+_NAME_AGREEMENT = {"exact", "variant", "typo", "previous"}
+
+
+def compare(probe: Probe, stored: Stored, variants: NameVariants) -> dict[str, str]:
+    """The agreement level of every field; given and family names are also tried swapped."""
+    given = given_level(probe.given, stored.given, variants)
+    family = family_level(probe, stored)
+    if not (given in _NAME_AGREEMENT and family in _NAME_AGREEMENT):
+        crossed = (
+            given_level(probe.given, stored.family, variants),
+            given_level(probe.family, stored.given, variants),
+        )
+        if all(level in _NAME_AGREEMENT for level in crossed):
+            given = family = "swapped"
+    return {
+        "given": given,
+        "family": family,
+        "dob": dob_level(probe.date_of_birth, stored.date_of_birth),
+        "gender": gender_level(probe.gender, stored.gender),
+        "postcode": postcode_level(probe.postcode, stored.postcode),
+    }
+
+
+def is_exact(levels: dict[str, str]) -> bool:
+    return all(levels[field] in allowed for field, allowed in EXACT_LEVELS.items())

@@ -1,0 +1,100 @@
+"""Normalisation of names and postcodes, and the editable table of given-name variants."""
+
+from __future__ import annotations
+
+import functools
+import os
+import unicodedata
+from collections import defaultdict
+from importlib.resources import files
+from pathlib import Path
+
+import jellyfish
+
+#: The LRS convention for "postcode not known".
+UNKNOWN_POSTCODE = "ZZ999ZZ"
+VARIANTS_ENV = "MIAP_NAME_VARIANTS"
+
+
+def name_key(value: str | None) -> str | None:
+    """Upper-case A–Z only: accents folded; apostrophes, hyphens and spaces dropped.
+
+    O'Neil, ONeil and O Neil share one key, as do Smith-Jones and Smith Jones.
+    """
+    if value is None:
+        return None
+    folded = unicodedata.normalize("NFKD", value)
+    key = "".join(ch for ch in folded.upper() if "A" <= ch <= "Z")
+    return key or None
+
+
+def sound_key(key: str | None) -> str | None:
+    """Soundex of a name key: the same code for most one-letter slips after the first."""
+    return jellyfish.soundex(key) if key else None
+
+
+def postcode_key(value: str | None) -> str | None:
+    """Upper case without spaces (the 'not known' postcode stays ZZ999ZZ; see ``known``)."""
+    if value is None:
+        return None
+    return "".join(value.split()).upper() or None
+
+
+def known_postcode(key: str | None) -> str | None:
+    """The postcode key, or None when it is missing or the 'not known' ZZ99 9ZZ."""
+    return key if key and key != UNKNOWN_POSTCODE else None
+
+
+class NameVariants:
+    """Groups of given names that are the same name (Bob/Robert, Kate/Katherine)."""
+
+    def __init__(self, groups: list[list[str]]) -> None:
+        self.groups = groups
+        self._groups: dict[str, set[int]] = defaultdict(set)
+        self._members: list[frozenset[str]] = []
+        for index, group in enumerate(groups):
+            keys = frozenset(k for k in (name_key(name) for name in group) if k)
+            self._members.append(keys)
+            for key in keys:
+                self._groups[key].add(index)
+
+    @classmethod
+    def load(cls, path: Path) -> NameVariants:
+        groups = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                groups.append([name.strip() for name in line.split(",") if name.strip()])
+        return cls(groups)
+
+    def equivalent(self, a: str | None, b: str | None) -> bool:
+        if not a or not b:
+            return False
+        return a == b or bool(self._groups.get(a, set()) & self._groups.get(b, set()))
+
+    def alternatives(self, name: str) -> list[str]:
+        """Other spellings of ``name`` as written in the table (for synthetic data)."""
+        key = name_key(name)
+        names = {other for index in self._groups.get(key, ()) for other in self.groups[index]}
+        return sorted(other for other in names if name_key(other) != key)
+
+    def variants(self, key: str | None) -> set[str]:
+        """Every key sharing a group with ``key``, ``key`` included."""
+        if not key:
+            return set()
+        found = {key}
+        for index in self._groups.get(key, ()):
+            found |= self._members[index]
+        return found
+
+
+@functools.cache
+def default_variants() -> NameVariants:
+    """The shipped table, or the file named by ``MIAP_NAME_VARIANTS``."""
+    override = os.environ.get(VARIANTS_ENV)
+    path = (
+        Path(override)
+        if override
+        else Path(str(files("miap.server"))) / "data" / ("given_name_variants.txt")
+    )
+    return NameVariants.load(path)

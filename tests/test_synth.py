@@ -1,0 +1,101 @@
+"""The synthetic population and its noisy search stream: deterministic, realistic, labelled."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+
+import pytest
+
+from miap.server.identifiers import is_valid_uln
+from miap.server.normalise import default_variants, name_key
+from miap.server.synth import ERROR_KINDS, Noise, Population, load, noisy_queries
+from miap.storage.engine import Database
+from tests.support import run_miap
+
+POSTCODE = r"[A-Z]{1,2}[0-9R][0-9A-Z]? [0-9][ABD-HJLNP-UW-Z]{2}"
+
+
+def test_same_seed_same_people_and_queries():
+    first = list(Population(9).people(200))
+    assert first == list(Population(9).people(200))
+    assert first != list(Population(10).people(200))
+    variants = default_variants()
+    a = list(noisy_queries(Population(1), first, 50, variants))
+    b = list(noisy_queries(Population(1), first, 50, variants))
+    assert a == b
+
+
+def test_people_are_distinct_plausible_and_aged_14_to_25():
+    population = Population(3)
+    people = list(population.people(5000))
+    identities = {
+        (p.given_name, p.family_name, p.date_of_birth, p.gender, p.postcode) for p in people
+    }
+    assert len(identities) == 5000
+    assert all(re.fullmatch(POSTCODE, p.postcode) for p in people)
+    ages = {(population.reference_date - p.date_of_birth).days // 365 for p in people}
+    assert min(ages) >= 14 and max(ages) <= 26
+    surnames = Counter(p.family_name for p in people)
+    assert surnames.most_common(1)[0][0] == "Smith"  # a realistic head ...
+    assert sum(1 for n in surnames.values() if n == 1) > 500  # ... and a long tail
+
+
+@pytest.mark.parametrize("kind", ERROR_KINDS)
+def test_each_error_kind_changes_what_it_says(kind):
+    population = Population(5)
+    noise = Noise(population, default_variants())
+    for person in population.people(300):
+        changed = noise.apply(person, kind)
+        if changed is None:
+            continue
+        assert changed != person
+        if kind == "swapped_names":
+            assert (changed.given_name, changed.family_name) == (
+                person.family_name,
+                person.given_name,
+            )
+        elif kind == "nickname":
+            assert default_variants().equivalent(
+                name_key(changed.given_name), name_key(person.given_name)
+            )
+        elif kind == "dob_day_month":
+            assert (changed.date_of_birth.day, changed.date_of_birth.month) == (
+                person.date_of_birth.month,
+                person.date_of_birth.day,
+            )
+        elif kind == "postcode_missing":
+            assert changed.postcode == "ZZ99 9ZZ"
+        elif kind == "gender_unknown":
+            assert changed.gender in "09"
+        return
+    pytest.fail(f"{kind} never applied")
+
+
+def test_query_mix_follows_the_rates():
+    people = list(Population(2).people(2000))
+    queries = list(noisy_queries(Population(4), people, 4000, default_variants()))
+    strangers = sum(q.truth is None for q in queries)
+    two = sum(len(q.errors) == 2 for q in queries)
+    assert 300 < strangers < 500 and 300 < two < 500  # 10% each
+    assert {kind for q in queries for kind in q.errors} == set(ERROR_KINDS)
+
+
+def test_load_registers_with_valid_unique_ulns(database_url):
+    db = Database(database_url)
+    try:
+        ulns = load(db, Population(77).people(300), "10000002", batch=128)
+    finally:
+        db.dispose()
+    assert len(set(ulns)) == 300 and all(is_valid_uln(u) for u in ulns)
+
+
+def test_cli_writes_people_and_queries(tmp_path):
+    run_miap("synth", "--count", "50", "--seed", "7", "--queries", "20", "--out", str(tmp_path))
+    people = list(csv.DictReader((tmp_path / "people.csv").open()))
+    queries = list(csv.DictReader((tmp_path / "queries.csv").open()))
+    assert len(people) == 50 and len(queries) == 20
+    assert all(q["truth"] == "" or 0 <= int(q["truth"]) < 50 for q in queries)
+    refused = run_miap("synth", "--count", "5", "--queries", "3", check=False)
+    assert refused.returncode == 2 and "--out" in refused.stderr
