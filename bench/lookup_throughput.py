@@ -4,19 +4,23 @@
     python bench/lookup_throughput.py --sizes 10000 --requests 300 --backends sqlite
 
 For each backend and register size: a fresh database (a SQLite file in a temporary directory,
-or a new PostgreSQL database dropped afterwards), ``miap db upgrade``, ``miap provider add``,
-synthetic learners bulk-loaded by bench/seed.py, then ``miap serve`` (one gunicorn worker,
-8 threads, no response validation). Each measurement posts raw SOAP envelopes over keep-alive
-``requests`` sessions (--concurrency threads, one session each) and times every round trip:
+or a new PostgreSQL database dropped afterwards), ``miap db upgrade``, ``miap provider add`` and
+synthetic learners bulk-loaded by bench/seed.py. Then one ``miap serve`` per database (one
+gunicorn worker, 8 threads, no response validation) and the bare spyne echo service
+(bench/echo_service.py, the same gunicorn set-up) run side by side, and every measurement
+posts raw SOAP envelopes over keep-alive ``requests`` sessions (--concurrency threads, one
+session each), timing every round trip:
 
-  echo                  the bare spyne echo service (bench/echo_service.py, same gunicorn set-up),
-                        measured just before the two below, with a payload of the same shape
+  echo                  the echo service, with a request of FindLearnerByULN's shape
   learnerByULN          a random stored learner's ULN with their names: expects WSRC0004
   learnerByDemographics their exact demographics: expects WSRC0004 and their ULN
 
-Answers are checked and anything else is counted as unexpected. The table and the ratios
-(ours / echo per request, and 1M / 10k latency per backend) are printed and written as JSON
-to bench/results/. Timings are reported, never asserted.
+The measurements are interleaved: --rounds rounds, each posting a slice of every
+measurement's requests in turn (the order rotating), so that a ratio compares servers measured
+under the same machine load, not minutes apart. Answers are checked and anything else is
+counted as unexpected. The table and the ratios (ours / echo per request, and largest /
+smallest register latency per backend) are printed and written as JSON to bench/results/.
+Timings are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -89,14 +93,14 @@ class Measurement:
     operation: str
     requests: int
     concurrency: int
-    seconds: float
+    seconds: float  # time spent on this measurement's requests (its slices added up)
     requests_per_second: float
     mean_ms: float
     p50_ms: float
     p99_ms: float
     unexpected: int
     outcomes: dict[str, int] = field(default_factory=dict)
-    load_average: float = 0.0  # 1-minute load average when the measurement ended
+    load_average: float = 0.0  # mean 1-minute load average after its slices
 
 
 # -- request bodies ---------------------------------------------------------------------------
@@ -166,6 +170,24 @@ def check_echo(p: Person, response: requests.Response) -> str | None:
 # -- measuring --------------------------------------------------------------------------------
 
 
+@dataclass
+class Target:
+    """One measurement: an operation on one server, over its own sample of learners."""
+
+    backend: str
+    learners: int | None
+    operation: str
+    url: str
+    build: Callable[[Person], bytes]
+    check: Check
+    warm: list[Person]
+    people: list[Person]
+    latencies: list[float] = field(default_factory=list)
+    outcomes: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    loads: list[float] = field(default_factory=list)
+
+
 def _percentile(ordered: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
@@ -187,21 +209,14 @@ def _worker(
             outcomes[problem or "expected"] += 1
 
 
-def measure(
-    url: str,
-    people: list[Person],
-    build: Callable[[Person], bytes],
-    check: Check,
-    concurrency: int,
-    label: tuple[str, int | None, str],
-) -> Measurement:
-    """Post one request per person (bodies built beforehand) and time each round trip."""
-    work = [(p, build(p)) for p in people]
+def run_slice(target: Target, people: list[Person], concurrency: int) -> None:
+    """Post one request per person (bodies built beforehand), timing each round trip."""
+    work = [(p, target.build(p)) for p in people]
     shares = [work[i::concurrency] for i in range(concurrency)]
     latencies: list[list[float]] = [[] for _ in shares]
     outcomes: list[Counter] = [Counter() for _ in shares]
     threads = [
-        threading.Thread(target=_worker, args=(url, share, check, lat, out))
+        threading.Thread(target=_worker, args=(target.url, share, target.check, lat, out))
         for share, lat, out in zip(shares, latencies, outcomes, strict=True)
     ]
     started = time.perf_counter()
@@ -209,32 +224,48 @@ def measure(
         thread.start()
     for thread in threads:
         thread.join()
-    seconds = time.perf_counter() - started
-    ordered = sorted(t * 1000 for share in latencies for t in share)
-    total = sum(outcomes, Counter())
-    if len(ordered) != len(work):
-        raise RuntimeError(f"{label[2]}: {len(work) - len(ordered)} requests did not complete")
+    target.seconds += time.perf_counter() - started
+    done = [t for share in latencies for t in share]
+    if len(done) != len(work):
+        raise RuntimeError(f"{target.operation}: {len(work) - len(done)} requests did not finish")
+    target.latencies.extend(done)
+    target.outcomes.update(sum(outcomes, Counter()))
+    target.loads.append(os.getloadavg()[0])
+
+
+def measure_interleaved(targets: list[Target], rounds: int, concurrency: int) -> None:
+    """Every target's requests in ``rounds`` slices, the targets taking turns in each round."""
+    for number in range(rounds):
+        turn = number % len(targets)
+        for target in targets[turn:] + targets[:turn]:
+            size = math.ceil(len(target.people) / rounds)
+            run_slice(target, target.people[number * size : (number + 1) * size], concurrency)
+        print(f"  round {number + 1}/{rounds} done", flush=True)
+
+
+def warm_up(target: Target) -> None:
+    with requests.Session() as session:
+        for person in target.warm:
+            session.post(target.url, data=target.build(person), headers=HEADERS, timeout=60)
+
+
+def measurement(target: Target, concurrency: int) -> Measurement:
+    ordered = sorted(t * 1000 for t in target.latencies)
     return Measurement(
-        backend=label[0],
-        learners=label[1],
-        operation=label[2],
-        requests=len(work),
+        backend=target.backend,
+        learners=target.learners,
+        operation=target.operation,
+        requests=len(ordered),
         concurrency=concurrency,
-        seconds=round(seconds, 3),
-        requests_per_second=round(len(work) / seconds, 1),
+        seconds=round(target.seconds, 3),
+        requests_per_second=round(len(ordered) / target.seconds, 1),
         mean_ms=round(statistics.fmean(ordered), 3),
         p50_ms=round(_percentile(ordered, 0.50), 3),
         p99_ms=round(_percentile(ordered, 0.99), 3),
-        unexpected=len(work) - total["expected"],
-        outcomes=dict(total),
-        load_average=round(os.getloadavg()[0], 2),
+        unexpected=len(ordered) - target.outcomes["expected"],
+        outcomes=dict(target.outcomes),
+        load_average=round(statistics.fmean(target.loads), 2),
     )
-
-
-def warm_up(url: str, people: list[Person], build: Callable[[Person], bytes]) -> None:
-    with requests.Session() as session:
-        for person in people:
-            session.post(url, data=build(person), headers=HEADERS, timeout=60)
 
 
 # -- databases --------------------------------------------------------------------------------
@@ -365,45 +396,40 @@ def table(measurements: list[Measurement]) -> str:
 
 
 def ratios(measurements: list[Measurement]) -> dict:
-    """Ours / echo per request (echo req/s over ours: the mean round trip at concurrency 1),
-    and the largest register's latency over the smallest's, per backend and operation."""
+    """Ours / echo per request (echo req/s over ours: the mean round trip ratio at
+    concurrency 1), and the largest register's latency over the smallest's, per backend and
+    operation."""
     result: dict = {"vs_echo": [], "by_size": []}
-    blocks: dict[tuple[str, int | None], dict[str, Measurement]] = {}
-    for m in measurements:
-        blocks.setdefault((m.backend, m.learners), {})[m.operation] = m
-    for (backend, size), ops in blocks.items():
-        echo = ops.get("echo")
-        if echo is None:
-            continue
-        for name in ("learnerByULN", "learnerByDemographics"):
-            if name in ops:
-                ours = ops[name]
-                per_request = echo.requests_per_second / ours.requests_per_second
-                result["vs_echo"].append(
-                    {
-                        "backend": backend,
-                        "learners": size,
-                        "operation": name,
-                        "per_request": round(per_request, 2),
-                        "p50": round(ours.p50_ms / echo.p50_ms, 2),
-                    }
-                )
-    for backend in dict.fromkeys(b for b, _ in blocks):
-        sizes = sorted(s for b, s in blocks if b == backend and s is not None)
+    echo = next((m for m in measurements if m.operation == "echo"), None)
+    ours = {(m.backend, m.learners, m.operation): m for m in measurements if m.operation != "echo"}
+    if echo is not None:
+        for (backend, size, name), m in ours.items():
+            result["vs_echo"].append(
+                {
+                    "backend": backend,
+                    "learners": size,
+                    "operation": name,
+                    "per_request": round(echo.requests_per_second / m.requests_per_second, 2),
+                    "p50": round(m.p50_ms / echo.p50_ms, 2),
+                }
+            )
+    for backend in dict.fromkeys(b for b, _, _ in ours):
+        sizes = sorted({s for b, s, _ in ours if b == backend and s is not None})
         if len(sizes) < 2:
             continue
-        small, large = blocks[(backend, sizes[0])], blocks[(backend, sizes[-1])]
         for name in ("learnerByULN", "learnerByDemographics"):
-            if name in small and name in large:
+            small = ours.get((backend, sizes[0], name))
+            large = ours.get((backend, sizes[-1], name))
+            if small and large:
                 result["by_size"].append(
                     {
                         "backend": backend,
                         "operation": name,
                         "small": sizes[0],
                         "large": sizes[-1],
-                        "mean": round(large[name].mean_ms / small[name].mean_ms, 2),
-                        "p50": round(large[name].p50_ms / small[name].p50_ms, 2),
-                        "p99": round(large[name].p99_ms / small[name].p99_ms, 2),
+                        "mean": round(large.mean_ms / small.mean_ms, 2),
+                        "p50": round(large.p50_ms / small.p50_ms, 2),
+                        "p99": round(large.p99_ms / small.p99_ms, 2),
                     }
                 )
     return result
@@ -427,7 +453,7 @@ def print_ratios(found: dict) -> None:
 
 
 def code_version() -> dict:
-    """The commit measured, and whether the working tree differed from it."""
+    """The commit measured, and how many server/storage files differed from it."""
     git = shutil.which("git")
     if git is None:
         return {}
@@ -449,93 +475,100 @@ def code_version() -> dict:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,1000000", help="register sizes, comma-separated")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--requests", type=int, default=2000, help="per measurement")
-    parser.add_argument("--warmup", type=int, default=200, help="requests per operation first")
+    parser.add_argument("--warmup", type=int, default=200, help="requests per measurement first")
+    parser.add_argument("--rounds", type=int, default=10, help="slices the measurements alternate")
     parser.add_argument("--concurrency", type=int, default=1, help="client threads")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
     args = parser.parse_args(argv)
-    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
-    backends = [b.strip() for b in args.backends.split(",")]
-    if unknown := set(backends) - {"sqlite", "postgresql"}:
+    args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
+    args.backends = [b.strip() for b in args.backends.split(",")]
+    if unknown := set(args.backends) - {"sqlite", "postgresql"}:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
-    if args.concurrency < 1 or args.requests < 1:
-        parser.error("--requests and --concurrency must be at least 1")
+    if min(args.concurrency, args.requests, args.rounds) < 1 or args.warmup < 0:
+        parser.error("--requests, --rounds and --concurrency must be at least 1")
+    return args
 
-    started = dt.datetime.now()
-    workdir = Path(tempfile.mkdtemp(prefix="miap-bench-"))
-    measurements: list[Measurement] = []
-    seeding: list[dict] = []
+
+def run(args: argparse.Namespace, workdir: Path, seeding: list[dict]) -> list[Target]:
+    """Prepare every database, start every server, and measure them all interleaved."""
     rng = random.Random(args.seed)
-    print(
-        f"miap lookup benchmark: sizes {sizes}, backends {backends}, {args.requests} requests "
-        f"per measurement, concurrency {args.concurrency}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.2f}",
-        flush=True,
-    )
     echo_port = free_port()
     echo_url = f"http://127.0.0.1:{echo_port}{echo_service.PATH}"
     echo_command = [sys.executable, str(REPO / "bench" / "echo_service.py")]
     echo_command += ["--port", str(echo_port)]
+    w = args.warmup
+    with ExitStack() as stack:
+        registers = []
+        for backend in args.backends:
+            for size in args.sizes:
+                print(f"{backend}, {size:,} learners:", flush=True)
+                url = stack.enter_context(fresh_database(backend, workdir, args.keep))
+                seconds = prepare(url, size, args.seed)
+                registers.append(
+                    (backend, size, url, sample_people(url, 2 * w + args.requests, rng))
+                )
+                seeding.append(
+                    {
+                        "backend": backend,
+                        "learners": size,
+                        "seconds": round(seconds, 1),
+                        "database_bytes": database_bytes(url),
+                    }
+                )
+                if args.keep:
+                    print(f"  keeping {url}")
+        print("starting the servers", flush=True)
+        stack.enter_context(spawn(echo_command, echo_url + "?wsdl", workdir / "echo.log"))
+        sample = registers[0][3]
+        targets = [
+            Target(
+                "-", None, "echo", echo_url, echo_request, check_echo, sample[:w], sample[2 * w :]
+            )
+        ]
+        for backend, size, url, people in registers:
+            server = stack.enter_context(start_server(url, workdir, validate=False))
+            for operation, build, warm in (
+                ("learnerByULN", uln_request, people[:w]),
+                ("learnerByDemographics", demographics_request, people[w : 2 * w]),
+            ):
+                measured = people[2 * w :]
+                targets.append(
+                    Target(backend, size, operation, server.url, build, check_found, warm, measured)
+                )
+        for target in targets:
+            warm_up(target)
+        print(f"measuring {len(targets)} targets in {args.rounds} rounds", flush=True)
+        measure_interleaved(targets, args.rounds, args.concurrency)
+    return targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    started = dt.datetime.now()
+    print(
+        f"miap lookup benchmark: sizes {args.sizes}, backends {args.backends}, "
+        f"{args.requests} requests per measurement in {args.rounds} rounds, "
+        f"concurrency {args.concurrency}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="miap-bench-"))
+    seeding: list[dict] = []
     try:
-        with spawn(echo_command, echo_url + "?wsdl", workdir / "echo.log"):
-            for backend in backends:
-                for size in sizes:
-                    print(f"{backend}, {size:,} learners:", flush=True)
-                    with fresh_database(backend, workdir, args.keep) as url:
-                        seconds = prepare(url, size, args.seed)
-                        people = sample_people(url, 2 * args.warmup + args.requests, rng)
-                        warm, measured = people[: 2 * args.warmup], people[2 * args.warmup :]
-                        seeding.append(
-                            {
-                                "backend": backend,
-                                "learners": size,
-                                "seconds": round(seconds, 1),
-                                "database_bytes": database_bytes(url),
-                            }
-                        )
-                        with start_server(url, workdir, validate=False) as server:
-                            warm_up(echo_url, warm[: args.warmup], echo_request)
-                            warm_up(server.url, warm[: args.warmup], uln_request)
-                            warm_up(server.url, warm[args.warmup :], demographics_request)
-                            for operation, target, build, check in (
-                                ("echo", echo_url, echo_request, check_echo),
-                                ("learnerByULN", server.url, uln_request, check_found),
-                                (
-                                    "learnerByDemographics",
-                                    server.url,
-                                    demographics_request,
-                                    check_found,
-                                ),
-                            ):
-                                m = measure(
-                                    target,
-                                    measured,
-                                    build,
-                                    check,
-                                    args.concurrency,
-                                    (backend, size, operation),
-                                )
-                                measurements.append(m)
-                                print(
-                                    f"  {operation:<22} {m.requests_per_second:8.1f} req/s  "
-                                    f"mean {m.mean_ms:.2f} ms  p50 {m.p50_ms:.2f}  "
-                                    f"p99 {m.p99_ms:.2f}  unexpected {m.unexpected}"
-                                    + (f" {m.outcomes}" if m.unexpected else ""),
-                                    flush=True,
-                                )
-                        if args.keep:
-                            print(f"  kept {url}")
+        targets = run(args, workdir, seeding)
     finally:
         if args.keep:
             print(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    measurements = [measurement(t, args.concurrency) for t in targets]
     found = ratios(measurements)
     print()
     print(table(measurements))

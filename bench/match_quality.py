@@ -31,29 +31,24 @@ from miap.server.comparison import LEVELS, Stored, compare  # noqa: E402
 from miap.server.matching import (  # noqa: E402
     DEFAULT_WEIGHTS,
     EXACT,
-    Demographics,
     MatchWeights,
     Scored,
     ScoringMatcher,
 )
 from miap.server.normalise import default_variants  # noqa: E402
-from miap.server.synth import Person, Population, Query, load, noisy_queries  # noqa: E402
+from miap.server.synth import (  # noqa: E402
+    Person,
+    Population,
+    Query,
+    demographics,
+    load,
+    noisy_queries,
+)
 from miap.storage.engine import Database  # noqa: E402
 from miap.storage.migrations import upgrade  # noqa: E402
 
 #: Random non-matching pairs per training query for the u probabilities.
 RANDOM_PAIRS = 20
-
-
-def demographics(person: Person) -> Demographics:
-    return Demographics(
-        given_name=person.given_name,
-        family_name=person.family_name,
-        date_of_birth=person.date_of_birth,
-        gender=person.gender,
-        postcode=person.postcode,
-        previous_family_name=person.previous_family_name,
-    )
 
 
 def register(url: str, population: int, seed: int) -> tuple[Database, list[Person], list[str]]:

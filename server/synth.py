@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 
 from miap.server import learners
 from miap.server.identifiers import random_uln
+from miap.server.matching import Demographics
 from miap.server.normalise import NameVariants
 from miap.storage.engine import Database
 from miap.storage.models import Learner, utcnow
@@ -331,6 +332,18 @@ def noisy_queries(
 
 
 # -- loading a population ---------------------------------------------------------------------
+
+
+def demographics(person: Person) -> Demographics:
+    """What a search for ``person`` says, as the matching engine takes it."""
+    return Demographics(
+        given_name=person.given_name,
+        family_name=person.family_name,
+        date_of_birth=person.date_of_birth,
+        gender=person.gender,
+        postcode=person.postcode,
+        previous_family_name=person.previous_family_name,
+    )
 
 
 def learner_details(person: Person) -> dict:
