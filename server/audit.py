@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from miap.storage.models import AuditEntry
+from miap.storage.models import AuditEntry, utcnow
 
 
 def record(
@@ -19,15 +20,19 @@ def record(
     outcome: str,
     ulns: Iterable[str] = (),
 ) -> None:
-    entries = [
-        AuditEntry(
-            request_id=request_id,
-            ukprn=ukprn,
-            user_name=user_name,
-            operation=operation,
-            outcome=outcome,
-            uln=uln,
-        )
+    # A Core insert: audit rows are never read back in the request, so the ORM's unit of work
+    # (identity map, flush ordering) would be pure overhead on every call.
+    now = utcnow()
+    rows = [
+        {
+            "at": now,
+            "request_id": request_id,
+            "ukprn": ukprn,
+            "user_name": user_name,
+            "operation": operation,
+            "outcome": outcome,
+            "uln": uln,
+        }
         for uln in (list(ulns) or [None])
     ]
-    session.add_all(entries)
+    session.execute(insert(AuditEntry), rows)

@@ -35,7 +35,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pool_pre_ping: it costs a round trip on every request. A connection the server has
+    # dropped fails its first statement instead, SQLAlchemy then discards the whole pool, and
+    # that one request answers WSEC0999; pool_recycle retires connections before idle timeouts.
+    return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=10)
 
 
 def _configure_sqlite(engine: Engine) -> None:
