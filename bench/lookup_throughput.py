@@ -40,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -59,7 +58,14 @@ from bench.seed import seed  # noqa: E402
 from miap.server.namespaces import FINDMSG  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
 from miap.storage.models import Learner  # noqa: E402
-from tests.support import envelope, free_port, run_miap, spawn, start_server  # noqa: E402
+from tests.support import (  # noqa: E402
+    envelope,
+    free_port,
+    postgres_database,
+    run_miap,
+    spawn,
+    start_server,
+)
 
 RESULTS = REPO / "bench" / "results"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -282,25 +288,8 @@ def fresh_database(backend: str, workdir: Path, keep: bool) -> Iterator[str]:
             if not keep:
                 shutil.rmtree(directory, ignore_errors=True)
         return
-    import psycopg2
-
-    admin = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=5)
-    admin.autocommit = True
-    name = f"miap_bench_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        if not keep:
-            with admin.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                    (name,),
-                )
-                cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.close()
+    with postgres_database(POSTGRES_ADMIN_URL, "miap_bench", keep) as url:
+        yield url
 
 
 def database_bytes(url: str) -> int | None:

@@ -35,11 +35,12 @@ from sqlalchemy import Connection, Date, DateTime, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from miap.server import learners  # noqa: E402
-from miap.server.identifiers import random_uln  # noqa: E402
+from miap.server import (
+    synth,  # noqa: E402
+)
 from miap.server.synth import Population  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
-from miap.storage.models import Learner, utcnow  # noqa: E402
+from miap.storage.models import Learner  # noqa: E402
 
 DEFAULT_UKPRN = "10000001"
 LEARNERS = Learner.__table__
@@ -70,35 +71,9 @@ class Seeded:
 
 def learner_rows(count: int, seed: int, ukprn: str, taken: set[str]) -> Iterator[dict]:
     """``count`` learner rows (column -> value) for ``Population(seed)``, their ULNs unique
-    among themselves and ``taken`` (which is extended)."""
+    among themselves and ``taken`` (which is extended); ULNs drawn from a seeded generator."""
     draw = random.Random(f"miap-bench-uln-{seed}").randrange
-    now = utcnow()
-    for person in Population(seed).people(count):
-        uln = random_uln(draw)
-        while uln in taken:
-            uln = random_uln(draw)
-        taken.add(uln)
-        row = learners.stored_columns(
-            {
-                "given_name": person.given_name,
-                "family_name": person.family_name,
-                "date_of_birth": person.date_of_birth,
-                "gender": person.gender,
-                "postcode": person.postcode,
-                "previous_family_name": person.previous_family_name,
-                "verification_type": "1",
-                "ability_to_share": "1",
-            }
-        )
-        row.update(
-            uln=uln,
-            learner_status=learners.ACTIVE,
-            version=1,
-            created_at=now,
-            updated_at=now,
-            registered_by_ukprn=ukprn,
-        )
-        yield row
+    return synth.learner_rows(Population(seed).people(count), ukprn, taken, draw)
 
 
 class _Writer:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased
 
 from miap.server import audit
@@ -93,6 +93,7 @@ def merge(
         )
     duplicate.merged_into_id = master.id
     duplicate.updated_at = utcnow()
+    _count_duplicates(session, master, +1)
     return _link(session, MERGE, master, duplicate, by, reason)
 
 
@@ -107,7 +108,20 @@ def unmerge(
         raise MergeError(f"ULN {duplicate_uln} is not merged into {master_uln}")
     duplicate.merged_into_id = None
     duplicate.updated_at = utcnow()
+    _count_duplicates(session, master, -1)
     return _link(session, UNMERGE, master, duplicate, by, reason)
+
+
+def _count_duplicates(session: Session, master: Learner, change: int) -> None:
+    """Keep ``duplicate_count`` in step; a Core update, so the master's VersionNumber (which
+    guards the fields a MIS sends back) does not move."""
+    session.execute(
+        update(Learner)
+        .where(Learner.id == master.id)
+        .values(duplicate_count=Learner.duplicate_count + change)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(master, ["duplicate_count"])
 
 
 def _link(
@@ -150,7 +164,7 @@ def withdraw(session: Session, uln: str, reason: str, by: str) -> Learner:
 
 def linked_ulns(session: Session, masters: Iterable[Learner]) -> dict[int, list[str]]:
     """The ULNs merged into each of ``masters``, by master id (one query; absent when none)."""
-    ids = [learner.id for learner in masters]
+    ids = [learner.id for learner in masters if learner.duplicate_count]
     if not ids:
         return {}
     statement = (

@@ -11,7 +11,8 @@ import csv
 import datetime as dt
 import itertools
 import random
-from collections.abc import Iterable, Iterator
+import secrets
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TextIO
 
@@ -360,30 +361,20 @@ def learner_details(person: Person) -> dict:
     }
 
 
-def load(db: Database, people: Iterable[Person], ukprn: str, batch: int = 10_000) -> list[str]:
-    """Insert ``people`` as new learners in bulk (fresh ULNs), returning their ULNs in order.
-
-    For seeding demos, staging and benchmarks: no duplicate check beyond the identity index,
-    so load distinct people (``Population.people`` yields only distinct ones).
-    """
-    issued: set[str] = set()
-    ulns: list[str] = []
+def learner_rows(
+    people: Iterable[Person],
+    ukprn: str,
+    taken: set[str],
+    randbelow: Callable[[int], int] = secrets.randbelow,
+) -> Iterator[dict]:
+    """Learner table rows for ``people``, exactly as a registration would store them, each
+    with a fresh ULN not in ``taken`` (which is extended)."""
     now = utcnow()
-    rows: list[dict] = []
-
-    def flush() -> None:
-        with db.transaction() as session:
-            session.execute(insert(Learner), rows)
-        rows.clear()
-
-    with db.transaction() as session:
-        issued.update(session.scalars(select(Learner.uln)))
     for person in people:
-        uln = random_uln()
-        while uln in issued:
-            uln = random_uln()
-        issued.add(uln)
-        ulns.append(uln)
+        uln = random_uln(randbelow)
+        while uln in taken:
+            uln = random_uln(randbelow)
+        taken.add(uln)
         row = learners.stored_columns(learner_details(person))
         row.update(
             uln=uln,
@@ -393,11 +384,23 @@ def load(db: Database, people: Iterable[Person], ukprn: str, batch: int = 10_000
             updated_at=now,
             registered_by_ukprn=ukprn,
         )
-        rows.append(row)
-        if len(rows) >= batch:
-            flush()
-    if rows:
-        flush()
+        yield row
+
+
+def load(db: Database, people: Iterable[Person], ukprn: str, batch: int = 10_000) -> list[str]:
+    """Insert ``people`` as new learners in bulk (fresh ULNs), returning their ULNs in order.
+
+    For seeding demos, staging and benchmarks: no duplicate check beyond the identity index,
+    so load distinct people (``Population.people`` yields only distinct ones).
+    """
+    with db.transaction() as session:
+        taken = set(session.scalars(select(Learner.uln)))
+    ulns: list[str] = []
+    rows = learner_rows(people, ukprn, taken)
+    while chunk := list(itertools.islice(rows, batch)):
+        with db.transaction() as session:
+            session.execute(insert(Learner), chunk)
+        ulns += [row["uln"] for row in chunk]
     return ulns
 
 

@@ -88,6 +88,9 @@ class Learner(Base):
 
     # A duplicate merged into its master by an administrator, and a withdrawn ULN.
     merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("learners.id"), index=True)
+    #: How many duplicates are merged into this learner, so finds query LinkedULNs only when
+    #: there are some. Kept by server/merging.py under the master's row lock.
+    duplicate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
     deletion_reason: Mapped[str | None] = mapped_column(String(255))
 

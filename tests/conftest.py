@@ -8,12 +8,12 @@ reachable, unless ``MIAP_REQUIRE_POSTGRES=1`` (CI), which turns that into a fail
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 
-from tests.support import Server, run_miap, start_server
+from tests.support import Server, postgres_database, run_miap, start_server
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MIAP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -28,27 +28,14 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 def _postgres_database() -> Iterator[str]:
     psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("MIAP_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required but not reachable: {exc}")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    admin.autocommit = True
-    name = f"miap_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.close()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_database(POSTGRES_ADMIN_URL))
+        except psycopg2.OperationalError as exc:
+            if os.environ.get("MIAP_REQUIRE_POSTGRES") == "1":
+                pytest.fail(f"PostgreSQL is required but not reachable: {exc}")
+            pytest.skip(f"PostgreSQL not reachable: {exc}")
+        yield url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -8,6 +8,7 @@ import string
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,6 +99,35 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"server did not start:\n{log.read_text()}")
+
+
+# -- a scratch PostgreSQL database ------------------------------------------------------------
+
+
+@contextmanager
+def postgres_database(
+    admin_url: str, prefix: str = "miap_test", keep: bool = False
+) -> Iterator[str]:
+    """A new, empty database on the server of ``admin_url``, dropped afterwards unless
+    ``keep``. Raises ``psycopg2.OperationalError`` when the server cannot be reached."""
+    import psycopg2
+
+    admin = psycopg2.connect(admin_url, connect_timeout=5)
+    admin.autocommit = True
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
+        yield f"{admin_url.rpartition('/')[0]}/{name}"
+    finally:
+        if not keep:
+            with admin.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+                cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
 
 
 # -- raw SOAP ---------------------------------------------------------------------------------

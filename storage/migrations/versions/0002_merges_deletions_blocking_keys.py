@@ -64,6 +64,9 @@ def upgrade() -> None:
                 nullable=True,
             )
         )
+        batch_op.add_column(
+            sa.Column("duplicate_count", sa.Integer(), server_default="0", nullable=False)
+        )
         batch_op.add_column(sa.Column("deleted_at", sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column("deletion_reason", sa.String(length=255), nullable=True))
 
@@ -168,6 +171,7 @@ def downgrade() -> None:
         )
         batch_op.drop_column("deletion_reason")
         batch_op.drop_column("deleted_at")
+        batch_op.drop_column("duplicate_count")
         batch_op.drop_column("merged_into_id")
         batch_op.drop_column("family_sound")
         batch_op.drop_column("given_sound")
