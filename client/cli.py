@@ -193,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     retrieve = command("retrieve", "look up ULNs (up to 200): names, DOB, gender, master ULN")
     retrieve.add_argument("ulns", metavar="ULN", nargs="+")
+
+    for name, help_text in (
+        ("merged-report", "ULNs merged and unmerged between two dates"),
+        ("deleted-report", "ULNs withdrawn between two dates"),
+    ):
+        report = command(name, help_text)
+        report.add_argument("--from", dest="from_date", required=True, help="YYYY-MM-DD")
+        report.add_argument("--to", dest="to_date", help="YYYY-MM-DD (default: until now)")
     return parser
 
 
@@ -320,6 +328,33 @@ def run_retrieve(client: LrsClient, args: argparse.Namespace) -> tuple[Any, list
     return items, table([*headings, "Master ULN"], rows)
 
 
+def run_merged_report(client: LrsClient, args: argparse.Namespace) -> tuple[Any, list[str]]:
+    result = client.merged_unmerged_report(args.from_date, args.to_date)
+    report = result.get("ULNReport") or {}
+    rows = []
+    for group, item, stamp, action in (
+        ("MergedLearners", "MergedLearner", "DateMerged", "merged"),
+        ("UnmergedLearners", "UnmergedLearner", "DateUnmerged", "unmerged"),
+    ):
+        for entry in (report.get(group) or {}).get(item) or []:
+            rows.append([action, entry.get("ULN"), entry.get("MasterULN"), entry.get(stamp)])
+    return result, _report_lines(result, ["Action", "ULN", "Master ULN", "When"], rows)
+
+
+def run_deleted_report(client: LrsClient, args: argparse.Namespace) -> tuple[Any, list[str]]:
+    result = client.deleted_report(args.from_date, args.to_date)
+    entries = ((result.get("ULNReport") or {}).get("DeletedLearners") or {}).get("DeletedLearner")
+    rows = [[entry.get("ULN"), entry.get("DeletedDate")] for entry in entries or []]
+    return result, _report_lines(result, ["ULN", "Withdrawn"], rows)
+
+
+def _report_lines(result: dict, headings: list[str], rows: list[list[Any]]) -> list[str]:
+    """A report's code with what it means here, then its entries."""
+    if not rows:
+        return [f"{result.get('ResponseCode')} nothing in the range"]
+    return [f"{result.get('ResponseCode')} {len(rows)} in the range", *table(headings, rows)]
+
+
 COMMANDS: dict[str, Callable[[LrsClient, argparse.Namespace], tuple[Any, list[str]]]] = {
     "find-uln": run_find_uln,
     "find": run_find,
@@ -327,6 +362,8 @@ COMMANDS: dict[str, Callable[[LrsClient, argparse.Namespace], tuple[Any, list[st
     "update": run_update,
     "verify": run_verify,
     "retrieve": run_retrieve,
+    "merged-report": run_merged_report,
+    "deleted-report": run_deleted_report,
 }
 
 

@@ -262,6 +262,33 @@ class LrsClient:
             reply = reply.get("VerifiedULN")
         return list(reply or [])
 
+    def merged_unmerged_report(
+        self, from_date: dt.date | str, to_date: dt.date | str | None = None
+    ) -> dict[str, Any]:
+        """getMergedUnmergedULNsReport: merges and unmerges from ``from_date`` to ``to_date``
+        (inclusive; None = until now). ``ULNReport`` is None when nothing happened."""
+        return _plain(
+            self._call(
+                "getMergedUnmergedULNsReport",
+                **self._header(),
+                FromDate=_text(from_date),
+                ToDate=_text(to_date),
+            )
+        )
+
+    def deleted_report(
+        self, from_date: dt.date | str, to_date: dt.date | str | None = None
+    ) -> dict[str, Any]:
+        """getDeletedULNsReport: ULNs withdrawn from ``from_date`` to ``to_date`` (inclusive)."""
+        return _plain(
+            self._call(
+                "getDeletedULNsReport",
+                **self._header(),
+                FromDate=_text(from_date),
+                ToDate=_text(to_date),
+            )
+        )
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _header(self) -> dict[str, str | None]:

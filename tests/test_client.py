@@ -3,6 +3,7 @@ against a real server on each backend."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from miap.client import (
 )
 from miap.client.cli import main
 from tests.conftest import TEST_PASSWORD, TEST_UKPRN
-from tests.support import REPO, free_port, synthetic_person
+from tests.support import REPO, free_port, run_miap, synthetic_person
 
 INVALID_ULN = "1000000063"  # fails the check digit
 UNUSED_ULN = "1000000043"  # valid, never issued in tests
@@ -417,3 +418,32 @@ def test_cli_main_in_process(capsys):
     assert main(["update", "--help"]) == 0
     assert "CLEARED" in capsys.readouterr().out
     assert main([]) == 2
+
+
+def test_reports_through_the_client_and_the_cli(server, lrs):
+    master, duplicate = register(lrs, synthetic_person()), register(lrs, synthetic_person())
+    withdrawn = register(lrs, synthetic_person())
+    run_miap("learner", "merge", master, duplicate, "--db", server.database_url, "--by", "t")
+    run_miap("learner", "delete", withdrawn, "--reason", "test", "--db", server.database_url)
+    today = dt.date.today()
+
+    merged = lrs.merged_unmerged_report(today)
+    assert merged["ResponseCode"] == "WSRC0004"
+    entries = merged["ULNReport"]["MergedLearners"]["MergedLearner"]
+    assert (duplicate, master) in {(e["ULN"], e["MasterULN"]) for e in entries}
+    deleted = lrs.deleted_report(today, today)
+    assert withdrawn in {
+        e["ULN"] for e in deleted["ULNReport"]["DeletedLearners"]["DeletedLearner"]
+    }
+    assert lrs.deleted_report("2001-01-01", "2001-12-31") == {
+        "ResponseCode": "WSRC0001",
+        "FromDate": "2001-01-01",
+        "ToDate": "2001-12-31",
+        "ULNReport": None,
+    }
+
+    human = cli("merged-report", "--from", today.isoformat(), env=cli_env(server))
+    assert human.returncode == 0
+    assert re.search(rf"^merged +{duplicate} +{master} ", human.stdout, re.MULTILINE), human.stdout
+    listed = cli("--json", "deleted-report", "--from", today.isoformat(), env=cli_env(server))
+    assert withdrawn in listed.stdout and json.loads(listed.stdout)["ResponseCode"] == "WSRC0004"
