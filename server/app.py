@@ -12,6 +12,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from urllib.parse import parse_qs
 from wsgiref.util import request_uri
 
@@ -192,15 +193,5 @@ def _drain(stream, size: int) -> None:  # noqa: ANN001
         remaining -= len(chunk)
 
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-}
-
-
 def _status(code: int) -> str:
-    return f"{code} {_REASONS[code]}"
+    return f"{code} {HTTPStatus(code).phrase}"
