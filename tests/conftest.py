@@ -13,6 +13,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from miap.storage.engine import Database
 from tests.support import Server, postgres_database, run_miap, start_server
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -76,6 +77,14 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
     yield url
     for _ in urls:  # runs the generator's clean-up
         pass
+
+
+@pytest.fixture(scope="module")
+def db(database_url) -> Iterator[Database]:
+    """A connection pool on ``database_url`` for tests that work below the SOAP layer."""
+    database = Database(database_url)
+    yield database
+    database.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -19,13 +19,6 @@ from tests.support import synthetic_name
 matcher = ScoringMatcher()
 
 
-@pytest.fixture(scope="module")
-def db(database_url):
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
 _places = Population(seed=random.randrange(1 << 30))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import io
-from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 
@@ -114,13 +113,6 @@ def linked(learner: etree._Element) -> list[str] | None:
         return None
     assert all(child.tag == f"{{{LEARNER}}}ULN" for child in element)
     return [child.text for child in element]
-
-
-@pytest.fixture(scope="module")
-def db(server) -> Iterator[Database]:
-    database = Database(server.database_url)
-    yield database
-    database.dispose()
 
 
 def audit_rows(db: Database, by: str) -> list[tuple]:

@@ -20,13 +20,6 @@ from tests.support import synthetic_name
 matcher = ScoringMatcher()
 
 
-@pytest.fixture(scope="module")
-def db(database_url):
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
 def details(**overrides) -> dict:
     person = {
         "given_name": synthetic_name(),
