@@ -19,6 +19,7 @@ import xmlschema
 from lxml import etree
 
 from miap.server.namespaces import SCHEMA_FILES, SOAP_ENV
+from miap.server.synth import Population
 
 REPO = Path(__file__).resolve().parent.parent
 XSD_DIR = REPO / "xsd"
@@ -208,6 +209,7 @@ def assert_held_to_contract(reply: SoapReply) -> None:
 # -- synthetic people -------------------------------------------------------------------------
 
 _rng = random.Random()
+_places = Population(seed=_rng.randrange(1 << 30))
 
 
 def synthetic_name() -> str:
@@ -217,6 +219,11 @@ def synthetic_name() -> str:
     return "".join(letters).capitalize() + _rng.choice(string.ascii_lowercase)
 
 
+def synthetic_postcode() -> str:
+    """A real-format postcode drawn from the whole country, so tests rarely share one."""
+    return _places.postcode()
+
+
 def synthetic_person(**overrides: str) -> dict[str, str]:
     year = _rng.randint(2001, 2011)
     person = {
@@ -224,7 +231,9 @@ def synthetic_person(**overrides: str) -> dict[str, str]:
         "FamilyName": synthetic_name(),
         "DateOfBirth": f"{year}-{_rng.randint(1, 12):02d}-{_rng.randint(1, 28):02d}",
         "Gender": _rng.choice("12"),
-        "LastKnownPostCode": _rng.choice(["LS1 4AP", "M1 1AE", "B2 4QA", "CV1 2GT"]),
+        # A fresh real-format postcode each time: people who shared a birth date, gender and
+        # postcode would be fair possible matches for each other and tests would meet by chance.
+        "LastKnownPostCode": synthetic_postcode(),
     }
     person.update(overrides)
     return person

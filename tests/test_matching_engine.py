@@ -4,22 +4,17 @@ every normalisation and error kind, the 10-match cap, and registration's duplica
 from __future__ import annotations
 
 import datetime as dt
-import random
 
 import pytest
 from sqlalchemy import text
 
 from miap.server import learners
 from miap.server.matching import Demographics, ScoringMatcher
-from miap.server.synth import Population
 from miap.storage.engine import Database
 from miap.storage.models import utcnow
-from tests.support import synthetic_name
+from tests.support import synthetic_name, synthetic_postcode
 
 matcher = ScoringMatcher()
-
-
-_places = Population(seed=random.randrange(1 << 30))
 
 
 def person(**overrides) -> dict:
@@ -29,7 +24,7 @@ def person(**overrides) -> dict:
         "family_name": synthetic_name() + "-Jones",
         "date_of_birth": dt.date(2007, 4, 9),
         "gender": "2",
-        "postcode": _places.postcode(),
+        "postcode": synthetic_postcode(),
         "previous_family_name": None,
         "verification_type": "1",
         "ability_to_share": "1",
