@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -146,10 +145,9 @@ def test_idle_connection_does_not_block_others(server):
     half = socket.create_connection((parts.hostname, parts.port))
     half.sendall(b"POST /LearnerService.svc HTTP/1.1\r\nHost: x\r\n")
     try:
-        started = time.monotonic()
+        # Each request has the client's timeout: a server stuck on the idle sockets fails it.
         for _ in range(3):
             assert_still_serving(server)
-        assert time.monotonic() - started < 10
     finally:
         for sock in [*idle, half]:
             sock.close()
