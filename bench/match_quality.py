@@ -71,8 +71,9 @@ def fit(db, people, ulns, queries: list[Query], seed: int) -> MatchWeights:
     rng = random.Random(seed)
     with db.transaction() as session:
         for query in queries:
-            probe = matcher.probe(demographics(query.person))
-            scored = matcher.scored(session, demographics(query.person))
+            searched = demographics(query.person)
+            probe = matcher.probe(searched)
+            scored = matcher.scored(session, searched)
             true_uln = ulns[query.truth] if query.truth is not None else None
             if true_uln is not None:
                 # The true pair's levels, whether or not blocking found it.

@@ -43,8 +43,6 @@ TOO_MANY = "WSRC0002"
 POSSIBLE = "WSRC0003"
 EXACT = "WSRC0004"
 
-__all__ = ["name_key", "postcode_key", "sound_key"]
-
 
 @dataclass(frozen=True)
 class Demographics:

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, text
 from miap.server import errors, learners
 from miap.server.errors import ServiceFault
 from miap.server.identifiers import is_valid_uln, random_uln
-from miap.server.matching import ScoringMatcher, name_key
+from miap.server.matching import ScoringMatcher
+from miap.server.normalise import name_key
 from miap.storage.engine import Database
 from miap.storage.models import Base, Learner
 from tests.support import synthetic_name
