@@ -292,7 +292,8 @@ def test_admin_defaults_to_the_os_user(server, db):
     )
     assert f"ULN {uln} withdrawn" in result.stdout
     with db.transaction() as session:
-        entry = session.scalars(select(AuditEntry).where(AuditEntry.uln == uln)).all()[-1]
+        latest = select(AuditEntry).where(AuditEntry.uln == uln).order_by(AuditEntry.id.desc())
+        entry = session.scalars(latest).first()
         assert (entry.operation, entry.user_name) == ("learnerDelete", getpass.getuser())
 
 
