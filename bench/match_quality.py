@@ -27,16 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from miap.server.comparison import LEVELS, Stored, compare  # noqa: E402
-from miap.server.matching import (  # noqa: E402
-    DEFAULT_WEIGHTS,
-    EXACT,
-    MatchWeights,
-    Scored,
-    ScoringMatcher,
-)
-from miap.server.normalise import default_variants  # noqa: E402
-from miap.server.synth import (  # noqa: E402
+from miap.server.admin.synth import (  # noqa: E402
     Person,
     Population,
     Query,
@@ -44,6 +35,15 @@ from miap.server.synth import (  # noqa: E402
     load,
     noisy_queries,
 )
+from miap.server.matching.comparison import LEVELS, Stored, compare  # noqa: E402
+from miap.server.matching.engine import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    EXACT,
+    MatchWeights,
+    Scored,
+    ScoringMatcher,
+)
+from miap.server.matching.normalise import default_variants  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
 from miap.storage.migrations import upgrade  # noqa: E402
 

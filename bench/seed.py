@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from miap.server import (
     synth,  # noqa: E402
 )
-from miap.server.synth import Population  # noqa: E402
+from miap.server.admin.synth import Population  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
 from miap.storage.models import Learner  # noqa: E402
 

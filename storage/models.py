@@ -76,7 +76,7 @@ class Learner(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     registered_by_ukprn: Mapped[str | None] = mapped_column(String(8))
 
-    # Matching keys, maintained by the domain layer on every write (see server/matching.py).
+    # Matching keys, maintained by the domain layer on every write (see server/matching/engine.py).
     given_key: Mapped[str] = mapped_column(String(35))
     family_key: Mapped[str] = mapped_column(String(35))
     previous_family_key: Mapped[str | None] = mapped_column(String(35))
@@ -89,7 +89,7 @@ class Learner(Base):
     # A duplicate merged into its master by an administrator, and a withdrawn ULN.
     merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("learners.id"), index=True)
     #: How many duplicates are merged into this learner, so finds query LinkedULNs only when
-    #: there are some. Kept by server/merging.py under the master's row lock.
+    #: there are some. Kept by server/register/merging.py under the master's row lock.
     duplicate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
     deletion_reason: Mapped[str | None] = mapped_column(String(255))
@@ -109,8 +109,8 @@ class Learner(Base):
             "postcode_key",
             unique=True,
         ),
-        # Blocking keys for finds (server/matching.py): a candidate is read only when it shares
-        # a date of birth (or a near one) with the query and one of these; never a scan.
+        # Blocking keys for finds (server/matching/engine.py): a candidate is read only when it
+        # shares a date of birth (or a near one) with the query and one of these; never a scan.
         Index("ix_learners_dob_family_sound", "date_of_birth", "family_sound"),
         Index("ix_learners_dob_given_sound", "date_of_birth", "given_sound"),
         Index("ix_learners_dob_postcode", "date_of_birth", "postcode_key"),

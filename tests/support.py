@@ -18,8 +18,8 @@ import requests
 import xmlschema
 from lxml import etree
 
+from miap.server.admin.synth import Population
 from miap.server.namespaces import SCHEMA_FILES, SOAP_ENV
-from miap.server.synth import Population
 
 REPO = Path(__file__).resolve().parent.parent
 XSD_DIR = REPO / "xsd"
@@ -28,7 +28,7 @@ SERVICE_PATH = "/LearnerService.svc"
 
 def run_miap(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "miap.server.cli", *args],
+        [sys.executable, "-m", "miap.server.admin.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -62,7 +62,7 @@ def start_server(
     """``miap serve`` on a free port; responses are held to the schemas unless ``validate``
     is false (benchmarks)."""
     port = free_port()
-    command = [sys.executable, "-m", "miap.server.cli", "serve", "--db", database_url]
+    command = [sys.executable, "-m", "miap.server.admin.cli", "serve", "--db", database_url]
     command += ["--port", str(port), *(["--validate-responses"] if validate else []), *extra]
     server = Server(
         f"http://127.0.0.1:{port}{SERVICE_PATH}", database_url, workdir / f"server-{port}.log"

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from miap.server.normalise import name_key
+from miap.server.matching.normalise import name_key
 from miap.storage.engine import Database
 from miap.storage.models import Learner
 from tests.support import post, start_server, synthetic_person

@@ -6,7 +6,7 @@ import shlex
 import subprocess
 import sys
 
-from miap.server import demo
+from miap.server.admin import demo
 from miap.storage.engine import Database
 from miap.storage.migrations import upgrade
 from tests.support import free_port, spawn
@@ -26,7 +26,7 @@ def test_seeding_twice_adds_nothing(tmp_path):
 def test_demo_serves_and_its_example_command_works(tmp_path):
     port = free_port()
     log = tmp_path / "demo.log"
-    command = [sys.executable, "-m", "miap.server.cli", "demo", "--learners", "20"]
+    command = [sys.executable, "-m", "miap.server.admin.cli", "demo", "--learners", "20"]
     command += ["--port", str(port), "--db", f"sqlite:///{tmp_path / 'demo.db'}"]
     with spawn(command, f"http://127.0.0.1:{port}/LearnerService.svc?wsdl", log):
         printed = log.read_text()

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from miap.server.identifiers import (
+from miap.server.register.identifiers import (
     TEMPORARY_ULN,
     is_valid_ukprn,
     is_valid_uln,

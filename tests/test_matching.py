@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from miap.server.comparison import (
+from miap.server.matching.comparison import (
     Probe,
     Stored,
     compare,
@@ -13,7 +13,7 @@ from miap.server.comparison import (
     is_exact,
     postcode_level,
 )
-from miap.server.matching import (
+from miap.server.matching.engine import (
     EXACT,
     MAX_MATCHES,
     NO_MATCH,
@@ -26,7 +26,7 @@ from miap.server.matching import (
     one_digit_variants,
     swapped_day_month,
 )
-from miap.server.normalise import default_variants, name_key
+from miap.server.matching.normalise import default_variants, name_key
 from miap.storage.models import Learner
 
 BORN = dt.date(2006, 5, 17)

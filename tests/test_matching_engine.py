@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from miap.server import learners
-from miap.server.matching import Demographics, ScoringMatcher
+from miap.server.matching.engine import Demographics, ScoringMatcher
+from miap.server.register import learners
 from miap.storage.engine import Database
 from miap.storage.models import utcnow
 from tests.support import synthetic_name, synthetic_postcode

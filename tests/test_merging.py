@@ -12,10 +12,12 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from miap.server import cli, errors, learners, merging
-from miap.server.errors import ServiceFault
-from miap.server.identifiers import random_uln
+from miap.server.admin import cli
 from miap.server.namespaces import FINDMSG, LEARNER, REGMSG, REPORTMSG
+from miap.server.register import learners, merging
+from miap.server.register.identifiers import random_uln
+from miap.server.soap import faults as errors
+from miap.server.soap.faults import ServiceFault
 from miap.storage.engine import Database
 from miap.storage.models import AuditEntry, Learner, LearnerLink
 from tests.support import SoapReply, envelope, post, run_miap, synthetic_name, synthetic_person

@@ -2,7 +2,7 @@
 
 import pytest
 
-from miap.server.normalise import (
+from miap.server.matching.normalise import (
     NameVariants,
     default_variants,
     known_postcode,

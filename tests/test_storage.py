@@ -9,11 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
-from miap.server import errors, learners
-from miap.server.errors import ServiceFault
-from miap.server.identifiers import is_valid_uln, random_uln
-from miap.server.matching import ScoringMatcher
-from miap.server.normalise import name_key
+from miap.server.matching.engine import ScoringMatcher
+from miap.server.matching.normalise import name_key
+from miap.server.register import learners
+from miap.server.register.identifiers import is_valid_uln, random_uln
+from miap.server.soap import faults as errors
+from miap.server.soap.faults import ServiceFault
 from miap.storage.engine import Database
 from miap.storage.models import Base, Learner
 from tests.support import synthetic_name

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from miap.server.identifiers import is_valid_uln
-from miap.server.normalise import default_variants, name_key
-from miap.server.synth import ERROR_KINDS, Noise, Population, load, noisy_queries
+from miap.server.admin.synth import ERROR_KINDS, Noise, Population, load, noisy_queries
+from miap.server.matching.normalise import default_variants, name_key
+from miap.server.register.identifiers import is_valid_uln
 from miap.storage.engine import Database
 from tests.support import run_miap
 

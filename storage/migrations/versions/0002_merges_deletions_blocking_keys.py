@@ -11,7 +11,7 @@ import jellyfish
 import sqlalchemy as sa
 from alembic import op
 
-from miap.server.normalise import name_key
+from miap.server.matching.normalise import name_key
 
 revision = "0002"
 down_revision = "0001"

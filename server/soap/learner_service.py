@@ -12,11 +12,12 @@ from typing import Any
 
 from lxml import etree
 
-from miap.server import errors, learners, merging
-from miap.server.errors import ServiceFault
-from miap.server.matching import Demographics, FindResult, VerifyQuery
+from miap.server.matching.engine import Demographics, FindResult, VerifyQuery
 from miap.server.namespaces import FINDMSG, LEARNER, REGMSG, REPORTMSG, qname
-from miap.server.operations import Call, Operation, Reply
+from miap.server.register import learners, merging
+from miap.server.soap import faults as errors
+from miap.server.soap.faults import ServiceFault
+from miap.server.soap.operations import Call, Operation, Reply
 from miap.storage.models import Learner
 
 #: The Learner element's children in wire order, with the column each comes from.

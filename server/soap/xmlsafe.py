@@ -6,8 +6,8 @@ import threading
 
 from lxml import etree
 
-from miap.server import errors
-from miap.server.errors import ServiceFault
+from miap.server.soap import faults as errors
+from miap.server.soap.faults import ServiceFault
 
 _local = threading.local()
 

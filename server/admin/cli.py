@@ -23,12 +23,13 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from miap.server import demo, merging, synth
-from miap.server.app import SERVICE_PATH, LearnerServiceApp, Settings
-from miap.server.merging import MergeError
-from miap.server.normalise import default_variants
-from miap.server.providers import ProviderError, add_provider, set_status
+from miap.server.admin import demo, synth
+from miap.server.matching.normalise import default_variants
+from miap.server.register import merging
+from miap.server.register.merging import MergeError
+from miap.server.register.providers import ProviderError, add_provider, set_status
 from miap.server.serving import serve
+from miap.server.soap.endpoint import SERVICE_PATH, LearnerServiceApp, Settings
 from miap.storage import migrations
 from miap.storage.engine import Database, database_url
 

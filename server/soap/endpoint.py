@@ -16,12 +16,15 @@ from http import HTTPStatus
 from urllib.parse import parse_qs
 from wsgiref.util import request_uri
 
-from miap.server import audit, contract, errors, soap, xmlsafe
-from miap.server.auth import Authenticator
-from miap.server.errors import ServiceFault
-from miap.server.learner_service import OPERATIONS, fields
-from miap.server.matching import Matcher, ScoringMatcher
-from miap.server.operations import Call, Operation, Reply
+from miap.server.matching.engine import Matcher, ScoringMatcher
+from miap.server.register import audit
+from miap.server.register.auth import Authenticator
+from miap.server.soap import contract, xmlsafe
+from miap.server.soap import envelope as soap
+from miap.server.soap import faults as errors
+from miap.server.soap.faults import ServiceFault
+from miap.server.soap.learner_service import OPERATIONS, fields
+from miap.server.soap.operations import Call, Operation, Reply
 from miap.storage.engine import Database
 
 log = logging.getLogger("miap.request")

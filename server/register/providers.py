@@ -7,8 +7,8 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from miap.server.auth import PROVIDER_STATUSES, hash_password
-from miap.server.identifiers import is_valid_ukprn
+from miap.server.register.auth import PROVIDER_STATUSES, hash_password
+from miap.server.register.identifiers import is_valid_ukprn
 from miap.storage.models import Provider, utcnow
 
 _ORG_REF = re.compile(r"[0-9a-zA-Z]{6}")

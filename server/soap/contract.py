@@ -13,9 +13,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from miap.server import errors
-from miap.server.errors import ServiceFault
 from miap.server.namespaces import SCHEMA_FILES, XSD
+from miap.server.soap import faults as errors
+from miap.server.soap.faults import ServiceFault
 
 XSD_DIR = Path(str(files("miap.xsd")))
 WSDL_PATH = Path(str(files("miap.wsdl"))) / "LearnerService.wsdl"

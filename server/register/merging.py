@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased
 
-from miap.server import audit
-from miap.server.identifiers import is_valid_uln
+from miap.server.register import audit
+from miap.server.register.identifiers import is_valid_uln
 from miap.storage.models import Learner, LearnerLink, utcnow
 
 MERGE = "merge"

@@ -21,8 +21,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
-from miap.server import errors
-from miap.server.errors import ServiceFault
+from miap.server.soap import faults as errors
+from miap.server.soap.faults import ServiceFault
 from miap.storage.engine import Database
 from miap.storage.models import Provider
 

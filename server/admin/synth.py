@@ -18,10 +18,10 @@ from typing import TextIO
 
 from sqlalchemy import insert, select
 
-from miap.server import learners
-from miap.server.identifiers import random_uln
-from miap.server.matching import Demographics
-from miap.server.normalise import NameVariants
+from miap.server.matching.engine import Demographics
+from miap.server.matching.normalise import NameVariants
+from miap.server.register import learners
+from miap.server.register.identifiers import random_uln
 from miap.storage.engine import Database
 from miap.storage.models import Learner, utcnow
 

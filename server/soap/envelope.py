@@ -6,9 +6,9 @@ import datetime as dt
 
 from lxml import etree
 
-from miap.server import errors
-from miap.server.errors import ServiceFault
 from miap.server.namespaces import EXCEPTIONS, SOAP12_ENV, SOAP_ENV, qname
+from miap.server.soap import faults as errors
+from miap.server.soap.faults import ServiceFault
 
 _ENVELOPE = qname(SOAP_ENV, "Envelope")
 _HEADER = qname(SOAP_ENV, "Header")

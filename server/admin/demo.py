@@ -1,13 +1,14 @@
 """Synthetic demo data: a provider to log in as and a few hundred invented learners
-(``server/synth.py``); no real learner is represented."""
+(``synth.py``); no real learner is represented."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from miap.server import learners, synth
-from miap.server.matching import ScoringMatcher
-from miap.server.providers import add_provider
+from miap.server.admin import synth
+from miap.server.matching.engine import ScoringMatcher
+from miap.server.register import learners
+from miap.server.register.providers import add_provider
 from miap.storage.engine import Database
 from miap.storage.models import Learner, Provider
 

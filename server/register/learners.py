@@ -5,7 +5,7 @@ wire to them. Every function leaves the session consistent: a refusal raises bef
 is written, and the caller's transaction decides the commit.
 
 A merged duplicate ULN answers with its master (WSRC0022, WSVRC002/004); a withdrawn ULN
-answers as if it had never been issued (see ``server/merging.py``).
+answers as if it had never been issued (see ``merging.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from miap.server import errors
-from miap.server.errors import ServiceFault
-from miap.server.identifiers import is_valid_uln, random_uln
-from miap.server.matching import NO_MATCH, Demographics, FindResult, Matcher, VerifyQuery
+from miap.server.matching.engine import NO_MATCH, Demographics, FindResult, Matcher, VerifyQuery
+from miap.server.register.identifiers import is_valid_uln, random_uln
+from miap.server.soap import faults as errors
+from miap.server.soap.faults import ServiceFault
 from miap.storage.models import Learner, utcnow
 
 REGISTERED = "WSRC0005"

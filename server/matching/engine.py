@@ -1,7 +1,7 @@
 """Learner matching: the one engine every find, registration and verification goes through.
 
 ``ScoringMatcher`` reads a few candidates through indexed blocking keys, grades each field of
-each candidate (``server/comparison.py``) and adds up Fellegi–Sunter weights fitted on
+each candidate (``comparison.py``) and adds up Fellegi–Sunter weights fitted on
 synthetic data with known truth (``bench/match_quality.py --fit`` writes
 ``server/data/match_weights.json``). Exact = every key field agrees after normalisation and
 only one learner does; possible = score at or above the fitted threshold, best first, at most
@@ -21,8 +21,8 @@ from typing import Protocol
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from miap.server.comparison import Probe, Stored, compare, is_exact
-from miap.server.normalise import (
+from miap.server.matching.comparison import Probe, Stored, compare, is_exact
+from miap.server.matching.normalise import (
     NameVariants,
     default_variants,
     known_postcode,

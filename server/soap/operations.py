@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from miap.server.auth import Caller
-from miap.server.matching import Matcher
+from miap.server.matching.engine import Matcher
+from miap.server.register.auth import Caller
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from miap.server.normalise import NameVariants, known_postcode
+from miap.server.matching.normalise import NameVariants, known_postcode
 
 #: Levels per field, best first. ``different``/``mismatch`` is the floor of every field.
 LEVELS = {

@@ -1,0 +1,1 @@
+"""Administration: the ``miap`` command line, demo data and the synthetic population."""

@@ -1,0 +1,1 @@
+"""Learner matching: normalisation, field comparison and the scoring engine."""

@@ -1,0 +1,1 @@
+"""The learner and provider register: identifiers, learners, merges, authentication and audit."""
