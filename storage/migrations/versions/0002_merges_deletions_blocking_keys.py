@@ -7,16 +7,26 @@ Create Date: 2026-11-28
 Existing learners get their new blocking keys computed here, in batches.
 """
 
+import unicodedata
+
 import jellyfish
 import sqlalchemy as sa
 from alembic import op
-
-from miap.server.matching.normalise import name_key
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+
+
+def name_key(value: str | None) -> str | None:
+    """The name key as this revision defined it, frozen here: a migration never imports
+    application code, whose rules move on (revision 0003 re-keys with today's rule)."""
+    if value is None:
+        return None
+    folded = unicodedata.normalize("NFKD", value)
+    key = "".join(ch for ch in folded.upper() if "A" <= ch <= "Z")
+    return key or None
 
 
 def upgrade() -> None:
