@@ -29,7 +29,8 @@ from miap.server.register import merging
 from miap.server.register.merging import MergeError
 from miap.server.register.providers import ProviderError, add_provider, set_status
 from miap.server.serving import serve
-from miap.server.soap.endpoint import SERVICE_PATH, LearnerServiceApp, Settings
+from miap.server.settings import Settings
+from miap.server.soap.endpoint import SERVICE_PATH, LearnerServiceApp
 from miap.storage import migrations
 from miap.storage.engine import Database, database_url
 

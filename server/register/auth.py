@@ -21,8 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
-from miap.server.soap import faults as errors
-from miap.server.soap.faults import ServiceFault
+from miap.server import exceptions
 from miap.storage.engine import Database
 from miap.storage.models import Provider
 
@@ -63,7 +62,7 @@ class Authenticator:
     ) -> Caller:
         identity = ukprn or organisation_ref
         if not identity:
-            raise ServiceFault(errors.IDENTITY_MISSING, "Send UKPRN (or OrganisationRef)")
+            raise exceptions.IdentityMissing("Send UKPRN (or OrganisationRef)")
         key = (identity, hmac.new(self._secret, password.encode(), hashlib.sha256).digest())
         now = self._clock()
         with self._lock:
@@ -78,14 +77,12 @@ class Authenticator:
         # The slow hash runs outside any transaction so it never holds a database lock.
         if found is None:
             _verify(self._dummy_hash, password)
-            raise ServiceFault(errors.AUTHENTICATION_FAILED)
+            raise exceptions.AuthenticationFailed()
         provider_ukprn, status, password_hash = found
         if not _verify(password_hash, password):
-            raise ServiceFault(errors.AUTHENTICATION_FAILED)
+            raise exceptions.AuthenticationFailed()
         if status not in ACTIVE_STATUSES:
-            raise ServiceFault(
-                errors.PROVIDER_NOT_ACTIVE, f"UKPRN {provider_ukprn} status {status}"
-            )
+            raise exceptions.ProviderNotActive(f"UKPRN {provider_ukprn} status {status}")
         with self._lock:
             if len(self._verified) > 10_000:
                 self._verified = {k: v for k, v in self._verified.items() if v[1] > now}

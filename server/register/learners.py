@@ -4,8 +4,8 @@ These functions take a session and plain values, never XML; the SOAP service mod
 wire to them. Every function leaves the session consistent: a refusal raises before anything
 is written, and the caller's transaction decides the commit.
 
-A merged duplicate ULN answers with its master (WSRC0022, WSVRC002/004); a withdrawn ULN
-answers as if it had never been issued (see ``merging.py``).
+A merged duplicate ULN answers with its master (``Outcome.LINKED``, ``VERIFIED_LINKED``); a
+withdrawn ULN answers as if it had never been issued (see ``merging.py``).
 """
 
 from __future__ import annotations
@@ -20,30 +20,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from miap.server.matching.engine import NO_MATCH, Demographics, FindResult, Matcher, VerifyQuery
+from miap.server import exceptions
+from miap.server.matching.engine import Demographics, FindResult, Matcher, VerifyQuery
+from miap.server.outcomes import Outcome
 from miap.server.register.identifiers import is_valid_uln, random_uln
-from miap.server.soap import faults as errors
-from miap.server.soap.faults import ServiceFault
+from miap.storage.constraints import violated_constraint
 from miap.storage.models import Learner, utcnow
-
-REGISTERED = "WSRC0005"
-NOT_REGISTERED = "WSRC0021"
-#: Our answer to a successful updateSingleLearner; the spec names none (see README).
-UPDATED = "WSRC0006"
-FOUND = "WSRC0004"
-#: A merged duplicate's ULN was searched; its master is returned instead.
-LINKED = "WSRC0022"
-
-VERIFIED = "WSVRC001"
-VERIFIED_LINKED = "WSVRC002"
-VERIFIED_SIMILAR = "WSVRC003"
-VERIFIED_SIMILAR_LINKED = "WSVRC004"
-NOT_VERIFIED = "WSVRC005"
-ULN_NOT_FOUND = "WSVRC006"
 
 #: LearnerStatus of a live record; TierLevel 0 = identity not verified, 1 = verified.
 ACTIVE = "1"
 _UNVERIFIED = "0"
+
+#: The unique constraints a registration may meet: the same person, or the same ULN drawn.
+IDENTITY_CONSTRAINT = "uq_learners_identity"
+ULN_CONSTRAINT = "uq_learners_uln"
 
 #: How many ULNs to draw before giving up on a (vanishingly unlikely) run of collisions.
 ALLOCATION_ATTEMPTS = 20
@@ -91,7 +81,7 @@ def demographics_of(details: dict[str, Any]) -> Demographics:
 
 def require_valid_uln(uln: str) -> None:
     if not is_valid_uln(uln):
-        raise ServiceFault(errors.INVALID_ULN, f"ULN {uln} fails its check digit")
+        raise exceptions.InvalidUln(f"ULN {uln} fails its check digit")
 
 
 def learner_by_uln(session: Session, uln: str) -> Learner | None:
@@ -118,17 +108,16 @@ def find_by_uln(
     require_valid_uln(uln)
     learner, substituted = answering_learner(session, uln)
     if learner is None or not matcher.names_match(learner, given_name, family_name):
-        return FindResult(NO_MATCH)
-    return FindResult(LINKED if substituted else FOUND, [learner])
+        return FindResult(Outcome.NO_MATCH)
+    return FindResult(Outcome.LINKED if substituted else Outcome.EXACT, [learner])
 
 
 def _check_details(details: dict[str, Any], today: dt.date) -> None:
     if details["date_of_birth"] > today:
-        raise ServiceFault(errors.BADLY_FORMED, "DateOfBirth is in the future")
+        raise exceptions.InvalidDetails("DateOfBirth is in the future")
     if details["verification_type"] == "999" and not details.get("other_verification_description"):
-        raise ServiceFault(
-            errors.BADLY_FORMED,
-            "OtherVerificationDescription is required when VerificationType is 999",
+        raise exceptions.InvalidDetails(
+            "OtherVerificationDescription is required when VerificationType is 999"
         )
 
 
@@ -151,64 +140,68 @@ def register(
     details: dict[str, Any],
     ukprn: str,
     new_uln: Callable[[], str] = random_uln,
-) -> tuple[str, str | None]:
-    """Register a new learner: ``(WSRC0005, uln)``, or ``(WSRC0021, None)`` for a duplicate.
+) -> tuple[Outcome, str | None]:
+    """Register a new learner: ``(REGISTERED, uln)``, or ``(NOT_REGISTERED, None)`` for a
+    duplicate.
 
     The identity unique index makes the duplicate check race-free across servers: whichever
-    insert loses the race sees the winner's row and answers WSRC0021. A clash on the ULN alone
-    (with a live, merged or withdrawn learner) draws a new ULN; the caller never sees it.
+    insert loses the race sees the winner's row and answers NOT_REGISTERED. A clash on the ULN
+    (with a live, merged or withdrawn learner) draws a new ULN; the caller never sees it. Any
+    other constraint failure is not a duplicate and is refused as such (DetailsNotStorable).
     """
     _check_details(details, dt.date.today())
     person = demographics_of(details)
     if matcher.duplicate_of(session, person) is not None:
-        return NOT_REGISTERED, None
+        return Outcome.NOT_REGISTERED, None
     for _ in range(ALLOCATION_ATTEMPTS):
         learner = Learner(uln=new_uln(), learner_status=ACTIVE, registered_by_ukprn=ukprn)
         _apply(learner, details)
         try:
             with session.begin_nested():
                 session.add(learner)
-        except IntegrityError:
-            if matcher.duplicate_of(session, person) is not None:
-                return NOT_REGISTERED, None
-            if learner_by_uln(session, learner.uln) is not None:
+        except IntegrityError as error:
+            broken = violated_constraint(error)
+            if broken == ULN_CONSTRAINT:
                 continue
-            # The identity index also holds merged and withdrawn learners, which
-            # duplicate_of passes over: this person's details are already on the register.
-            return NOT_REGISTERED, None
-        return REGISTERED, learner.uln
-    raise ServiceFault(errors.INTERNAL, "No free ULN could be allocated")
+            if broken == IDENTITY_CONSTRAINT:
+                # Another server registered this person first, or the identity index holds a
+                # merged or withdrawn learner with these details (duplicate_of passes over those).
+                return Outcome.NOT_REGISTERED, None
+            raise exceptions.DetailsNotStorable(f"constraint {broken}") from None
+        return Outcome.REGISTERED, learner.uln
+    raise exceptions.UlnsExhausted("No free ULN could be allocated")
 
 
-def update(session: Session, details: dict[str, Any], uln: str, version: int) -> str:
+def update(session: Session, details: dict[str, Any], uln: str, version: int) -> Outcome:
     """Replace a learner's details, only if ``version`` is still the stored VersionNumber."""
     require_valid_uln(uln)
     _check_details(details, dt.date.today())
     learner = learner_by_uln(session, uln)
     if learner is None:
-        raise ServiceFault(errors.LEARNER_NOT_FOUND, f"ULN {uln}")
+        raise exceptions.LearnerNotFound(f"ULN {uln}")
     if learner.deleted_at is not None:
-        raise ServiceFault(errors.ULN_WITHDRAWN, f"ULN {uln}")
+        raise exceptions.UlnWithdrawn(f"ULN {uln}")
     if learner.merged_into_id is not None:
-        raise ServiceFault(errors.ULN_MERGED, f"ULN {uln}: find it by ULN to reach its master")
+        raise exceptions.UlnMerged(f"ULN {uln}: find it by ULN to reach its master")
     if learner.version != version:
-        raise ServiceFault(errors.VERSION_CONFLICT, f"VersionNumber {version} is stale; ULN {uln}")
+        raise exceptions.VersionConflict(f"VersionNumber {version} is stale; ULN {uln}")
     _apply(learner, details)
     learner.updated_at = utcnow()
     try:
         session.flush()
     except StaleDataError:
-        raise ServiceFault(
-            errors.VERSION_CONFLICT, f"VersionNumber {version} is stale; ULN {uln}"
-        ) from None
-    except IntegrityError:
-        raise ServiceFault(errors.UPDATE_DUPLICATES, f"ULN {uln}") from None
-    return UPDATED
+        raise exceptions.VersionConflict(f"VersionNumber {version} is stale; ULN {uln}") from None
+    except IntegrityError as error:
+        broken = violated_constraint(error)
+        if broken == IDENTITY_CONSTRAINT:
+            raise exceptions.WouldDuplicate(f"ULN {uln}") from None
+        raise exceptions.DetailsNotStorable(f"ULN {uln}: constraint {broken}") from None
+    return Outcome.UPDATED
 
 
 @dataclass
 class Verification:
-    code: str
+    code: Outcome
     learner: Learner | None
     failure_flags: list[str]
 
@@ -218,19 +211,19 @@ def verify(session: Session, matcher: Matcher, uln: str, query: VerifyQuery) -> 
     require_valid_uln(uln)
     learner, linked = answering_learner(session, uln)
     if learner is None:
-        return Verification(ULN_NOT_FOUND, None, [])
+        return Verification(Outcome.ULN_NOT_FOUND, None, [])
     outcome = matcher.verify(learner, query)
     if outcome.date_of_birth_ok and outcome.gender_ok and outcome.names == "match":
-        return Verification(VERIFIED_LINKED if linked else VERIFIED, learner, [])
+        return Verification(Outcome.VERIFIED_LINKED if linked else Outcome.VERIFIED, learner, [])
     if outcome.date_of_birth_ok and outcome.gender_ok and outcome.names == "similar":
-        code = VERIFIED_SIMILAR_LINKED if linked else VERIFIED_SIMILAR
+        code = Outcome.VERIFIED_SIMILAR_LINKED if linked else Outcome.VERIFIED_SIMILAR
         return Verification(code, learner, outcome.failure_flags)
     flags = outcome.failure_flags
     if outcome.names == "different":
         # Names that do not match earn no hint about the date of birth or gender, so a ULN
         # alone cannot be used to guess them one request at a time.
         flags = [flag for flag in flags if flag not in ("VRF7", "VRF8")]
-    return Verification(NOT_VERIFIED, learner, flags)
+    return Verification(Outcome.NOT_VERIFIED, learner, flags)
 
 
 @dataclass
@@ -238,7 +231,7 @@ class Retrieved:
     """The answer for one ULN of retrieveULNs."""
 
     uln: str
-    code: str
+    code: Outcome
     #: Whose details are returned: the learner, or the master of a merged duplicate.
     learner: Learner | None = None
     master_uln: str | None = None
@@ -258,11 +251,11 @@ def retrieve(session: Session, ulns: list[str]) -> list[Retrieved]:
     for uln in ulns:
         learner = found.get(uln)
         if learner is None:
-            code = NO_MATCH if uln in valid else errors.INVALID_ULN.code
+            code = Outcome.NO_MATCH if uln in valid else Outcome.INVALID_ULN
             answers.append(Retrieved(uln, code))
         elif learner.merged_into_id is not None:
             master = by_id[learner.merged_into_id]
-            answers.append(Retrieved(uln, LINKED, master, master.uln))
+            answers.append(Retrieved(uln, Outcome.LINKED, master, master.uln))
         else:
-            answers.append(Retrieved(uln, FOUND, learner))
+            answers.append(Retrieved(uln, Outcome.EXACT, learner))
     return answers

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased
 
+from miap.server import exceptions
 from miap.server.register import audit
 from miap.server.register.identifiers import is_valid_uln
 from miap.storage.models import Learner, LearnerLink, utcnow
@@ -30,7 +31,7 @@ MAX_REASON = 255
 MAX_BY = 35
 
 
-class MergeError(Exception):
+class MergeError(exceptions.AdminRefusal):
     """An administrative change refused; nothing has been written."""
 
 

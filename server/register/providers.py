@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from miap.server import exceptions
 from miap.server.register.auth import PROVIDER_STATUSES, hash_password
 from miap.server.register.identifiers import is_valid_ukprn
 from miap.storage.models import Provider, utcnow
@@ -14,7 +15,7 @@ from miap.storage.models import Provider, utcnow
 _ORG_REF = re.compile(r"[0-9a-zA-Z]{6}")
 
 
-class ProviderError(ValueError):
+class ProviderError(exceptions.AdminRefusal):
     """A provider change that the register refuses; the message says why."""
 
 

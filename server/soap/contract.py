@@ -10,11 +10,12 @@ import functools
 import threading
 from importlib.resources import files
 from pathlib import Path
+from typing import NamedTuple
 
 from lxml import etree
 
 from miap.server.namespaces import SCHEMA_FILES, XSD
-from miap.server.soap import faults as errors
+from miap.server.soap import faults
 from miap.server.soap.faults import ServiceFault
 
 XSD_DIR = Path(str(files("miap.xsd")))
@@ -46,7 +47,49 @@ def validate(element: etree._Element) -> None:
     schema = message_schema()
     if not schema.validate(element):
         error = schema.error_log.last_error
-        raise ServiceFault(errors.BADLY_FORMED, f"line {error.line}: {error.message}")
+        raise ServiceFault(faults.BADLY_FORMED, f"line {error.line}: {error.message}")
+
+
+class Child(NamedTuple):
+    """One element of a schema sequence: its name and the local name of its type."""
+
+    name: str
+    type: str | None
+
+
+@functools.cache
+def _schema_root(namespace: str) -> etree._Element:
+    return etree.parse(str(XSD_DIR / f"{SCHEMA_FILES[namespace]}.xsd")).getroot()
+
+
+@functools.cache
+def sequence(namespace: str, name: str) -> tuple[Child, ...]:
+    """The children, in order, of the complex type ``name`` of ``namespace``'s schema (or of
+    the global element ``name``'s anonymous type); an extension's base children come first.
+
+    Field orders are read from here, so the schemas are the one place they are written.
+    """
+    root = _schema_root(namespace)
+    found = root.find(f"{{{XSD}}}complexType[@name='{name}']")
+    if found is None:
+        found = root.find(f"{{{XSD}}}element[@name='{name}']/{{{XSD}}}complexType")
+    if found is None:
+        raise KeyError(f"no complex type {name} in {namespace}")
+    children: list[Child] = []
+    extension = found.find(f"{{{XSD}}}complexContent/{{{XSD}}}extension")
+    if extension is not None:
+        base_namespace, base_name = _resolve(extension, extension.get("base"))
+        children += sequence(base_namespace, base_name)
+        found = extension
+    for element in found.iterfind(f"{{{XSD}}}sequence/{{{XSD}}}element"):
+        type_name = element.get("type")
+        children.append(Child(element.get("name"), type_name and _resolve(element, type_name)[1]))
+    return tuple(children)
+
+
+def _resolve(element: etree._Element, prefixed: str) -> tuple[str, str]:
+    prefix, _, local = prefixed.rpartition(":")
+    return element.nsmap[prefix or None], local
 
 
 @functools.lru_cache(maxsize=32)

@@ -11,18 +11,18 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import parse_qs
 from wsgiref.util import request_uri
 
+from miap.server.exceptions import DomainError
 from miap.server.matching.engine import Matcher, ScoringMatcher
 from miap.server.register import audit
 from miap.server.register.auth import Authenticator
-from miap.server.soap import contract, xmlsafe
+from miap.server.settings import Settings
+from miap.server.soap import contract, faults, xmlsafe
 from miap.server.soap import envelope as soap
-from miap.server.soap import faults as errors
-from miap.server.soap.faults import ServiceFault
+from miap.server.soap.faults import ServiceFault, fault_for
 from miap.server.soap.learner_service import OPERATIONS, fields
 from miap.server.soap.operations import Call, Operation, Reply
 from miap.storage.engine import Database
@@ -33,16 +33,6 @@ SERVICE_PATH = "/LearnerService.svc"
 XML = "text/xml; charset=utf-8"
 #: Bodies over the limit but under this are read and discarded so the client sees the fault.
 DRAIN_LIMIT = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Settings:
-    max_body_bytes: int = 10 * 1024 * 1024
-    #: Hold every response to the schemas too (tests and staging; costs a little per request).
-    validate_responses: bool = False
-    auth_cache_seconds: float = 60.0
-    #: The URL clients use, for the served WSDL behind a TLS-terminating proxy.
-    public_url: str | None = None
 
 
 StartResponse = Callable[[str, list[tuple[str, str]]], object]
@@ -72,7 +62,7 @@ class LearnerServiceApp:
                 type(exc).__name__,
                 "".join(traceback.format_tb(exc.__traceback__)),
             )
-            fault = ServiceFault(errors.INTERNAL, f"Request id {request_id}")
+            fault = ServiceFault(faults.INTERNAL, f"Request id {request_id}")
             status, body = _status(500), soap.fault_envelope(fault)
         log.debug("%s %s in %.1f ms", request_id, status, (time.perf_counter() - started) * 1000)
         start_response(
@@ -87,12 +77,12 @@ class LearnerServiceApp:
 
     def _route(self, environ: dict, request_id: str) -> tuple[str, bytes]:
         if environ.get("PATH_INFO", "").rstrip("/").lower() != SERVICE_PATH.lower():
-            raise ServiceFault(errors.NOT_FOUND, f"The service is at {SERVICE_PATH}")
+            raise ServiceFault(faults.NOT_FOUND, f"The service is at {SERVICE_PATH}")
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "GET":
             return "200 OK", self._document(environ)
         if method != "POST":
-            raise ServiceFault(errors.METHOD_NOT_ALLOWED)
+            raise ServiceFault(faults.METHOD_NOT_ALLOWED)
         body = self._read_body(environ)
         payload = soap.body_payload(xmlsafe.parse(body))
         reply = self._dispatch(payload, request_id)
@@ -106,11 +96,11 @@ class LearnerServiceApp:
         elif params.get("xsd"):
             name = params["xsd"][0]
         else:
-            raise ServiceFault(errors.METHOD_NOT_ALLOWED, "GET serves ?wsdl and ?xsd=NAME only")
+            raise ServiceFault(faults.METHOD_NOT_ALLOWED, "GET serves ?wsdl and ?xsd=NAME only")
         url = self.settings.public_url or request_uri(environ, include_query=False)
         document = contract.served_document(name, url)
         if document is None:
-            raise ServiceFault(errors.NOT_FOUND, f"No schema named {name!r}")
+            raise ServiceFault(faults.NOT_FOUND, f"No schema named {name!r}")
         return document
 
     def _read_body(self, environ: dict) -> bytes:
@@ -119,19 +109,19 @@ class LearnerServiceApp:
         try:
             declared = int(environ.get("CONTENT_LENGTH") or -1)
         except ValueError:
-            raise ServiceFault(errors.BAD_ENVELOPE, "Content-Length is not a number") from None
+            raise ServiceFault(faults.BAD_ENVELOPE, "Content-Length is not a number") from None
         if declared > limit:
             _drain(stream, min(declared, DRAIN_LIMIT))
-            raise ServiceFault(errors.TOO_LARGE, f"Limit {limit} bytes, declared {declared}")
+            raise ServiceFault(faults.TOO_LARGE, f"Limit {limit} bytes, declared {declared}")
         body = stream.read(declared) if declared >= 0 else stream.read(limit + 1)
         if len(body) > limit:
-            raise ServiceFault(errors.TOO_LARGE, f"Limit {limit} bytes")
+            raise ServiceFault(faults.TOO_LARGE, f"Limit {limit} bytes")
         return body
 
     def _dispatch(self, payload, request_id: str) -> Reply:  # noqa: ANN001
         operation = self.operations.get(payload.tag)
         if operation is None:
-            raise ServiceFault(errors.UNKNOWN_OPERATION, f"Unknown request element {payload.tag}")
+            raise ServiceFault(faults.UNKNOWN_OPERATION, f"Unknown request element {payload.tag}")
         contract.validate(payload)
         header = fields(payload)
         ukprn, user_name = header.get("UKPRN"), header.get("UserName")
@@ -156,7 +146,8 @@ class LearnerServiceApp:
                     outcome=reply.outcome,
                     ulns=reply.ulns,
                 )
-        except ServiceFault as fault:
+        except (ServiceFault, DomainError) as failure:
+            fault = failure if isinstance(failure, ServiceFault) else fault_for(failure)
             with self.db.transaction() as session:
                 audit.record(
                     session,
@@ -166,7 +157,7 @@ class LearnerServiceApp:
                     operation=operation.name,
                     outcome=fault.error.code,
                 )
-            raise
+            raise fault from None
         log.info(
             "%s %s %s ukprn=%s ulns=%s",
             request_id,
@@ -183,7 +174,7 @@ def _validate_response(reply: Reply) -> None:
         contract.validate(reply.element)
     except ServiceFault as fault:
         raise ServiceFault(
-            errors.INTERNAL, f"Outbound message breaks the contract: {fault.further_details}"
+            faults.INTERNAL, f"Outbound message breaks the contract: {fault.further_details}"
         ) from None
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from lxml import etree
 
 from miap.server.namespaces import EXCEPTIONS, SOAP12_ENV, SOAP_ENV, qname
-from miap.server.soap import faults as errors
+from miap.server.soap import faults
 from miap.server.soap.faults import ServiceFault
 
 _ENVELOPE = qname(SOAP_ENV, "Envelope")
@@ -21,10 +21,10 @@ def body_payload(envelope: etree._Element) -> etree._Element:
     """The single element inside ``soapenv:Body``; faults when the envelope is unusable."""
     if envelope.tag != _ENVELOPE:
         if envelope.tag == qname(SOAP12_ENV, "Envelope"):
-            raise ServiceFault(errors.NOT_SOAP11, "SOAP 1.2 envelopes are not supported")
+            raise ServiceFault(faults.NOT_SOAP11, "SOAP 1.2 envelopes are not supported")
         if etree.QName(envelope).localname == "Envelope":
-            raise ServiceFault(errors.NOT_SOAP11, f"Envelope namespace {envelope.tag}")
-        raise ServiceFault(errors.BAD_ENVELOPE, f"Root element is {envelope.tag}, not {_ENVELOPE}")
+            raise ServiceFault(faults.NOT_SOAP11, f"Envelope namespace {envelope.tag}")
+        raise ServiceFault(faults.BAD_ENVELOPE, f"Root element is {envelope.tag}, not {_ENVELOPE}")
     header = None
     body = None
     for child in envelope:
@@ -35,16 +35,16 @@ def body_payload(envelope: etree._Element) -> etree._Element:
         elif child.tag == _BODY and body is None:
             body = child
         else:
-            raise ServiceFault(errors.BAD_ENVELOPE, f"Unexpected element {child.tag}")
+            raise ServiceFault(faults.BAD_ENVELOPE, f"Unexpected element {child.tag}")
     if body is None:
-        raise ServiceFault(errors.BAD_ENVELOPE, "The envelope has no Body")
+        raise ServiceFault(faults.BAD_ENVELOPE, "The envelope has no Body")
     if header is not None:
         for block in header:
             if isinstance(block.tag, str) and block.get(_MUST_UNDERSTAND) in ("1", "true"):
-                raise ServiceFault(errors.NOT_UNDERSTOOD, f"Header {block.tag}")
+                raise ServiceFault(faults.NOT_UNDERSTOOD, f"Header {block.tag}")
     payload = [child for child in body if isinstance(child.tag, str)]
     if len(payload) != 1:
-        raise ServiceFault(errors.BAD_ENVELOPE, "The Body must hold exactly one element")
+        raise ServiceFault(faults.BAD_ENVELOPE, "The Body must hold exactly one element")
     return payload[0]
 
 
@@ -56,7 +56,7 @@ def envelope(payload: etree._Element) -> bytes:
 
 def fault_detail(fault: ServiceFault, now: dt.datetime | None = None) -> etree._Element:
     """The ``MIAPAPIException`` element of a fault's detail."""
-    now = now or dt.datetime.now()
+    now = now or dt.datetime.now(dt.timezone.utc)
     detail = etree.Element(qname(EXCEPTIONS, "MIAPAPIException"), nsmap={"exc": EXCEPTIONS})
     for name, value in (
         ("ErrorCode", fault.error.code),

@@ -1,14 +1,19 @@
-"""Every error the service can answer with, in one place.
+"""The SOAP services' one table of codes: every fault they answer with, and every domain
+outcome and refusal mapped to its WSRC/WSVRC/WSEC code.
 
-The spec fixes WSEC0001 (badly formed request) and WSEC0136 (invalid ULN). The other WSEC codes
-are ours, in ranges the national service's published codes do not use: 07xx learner-update
-refusals (conflicts, merged or withdrawn ULNs), 08xx authentication and authorisation, 09xx
-transport and envelope problems.
+The spec fixes WSEC0001 (badly formed request), WSEC0136 (invalid ULN), WSEC0206 and WSEC0208.
+The other WSEC codes are ours, in ranges the national service's published codes do not use:
+07xx learner-update refusals (conflicts, merged or withdrawn ULNs, details not storable), 08xx
+authentication and authorisation, 09xx transport and envelope problems. ``docs/contract.md``
+lists them for integrators.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from miap.server import exceptions
+from miap.server.outcomes import Outcome
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ ULN_MERGED = ErrorCode(
     "WSEC0704", "The ULN has been merged into another ULN: update the master learner instead"
 )
 ULN_WITHDRAWN = ErrorCode("WSEC0705", "The ULN has been withdrawn and can no longer be updated")
+NOT_STORABLE = ErrorCode(
+    "WSEC0706", "The learner's details could not be stored as given; nothing was changed"
+)
 
 AUTHENTICATION_FAILED = ErrorCode(
     "WSEC0801", "Authentication failed: unknown organisation or wrong OrgPassword"
@@ -65,3 +73,56 @@ class ServiceFault(Exception):
         super().__init__(f"{error.code}: {further_details or error.description}")
         self.error = error
         self.further_details = further_details
+
+
+#: Each domain refusal's fault. A subclass not listed answers as its nearest listed base.
+DOMAIN_FAULTS: dict[type[exceptions.DomainError], ErrorCode] = {
+    exceptions.InvalidDetails: BADLY_FORMED,
+    exceptions.InvalidUln: INVALID_ULN,
+    exceptions.LearnerNotFound: LEARNER_NOT_FOUND,
+    exceptions.VersionConflict: VERSION_CONFLICT,
+    exceptions.WouldDuplicate: UPDATE_DUPLICATES,
+    exceptions.UlnMerged: ULN_MERGED,
+    exceptions.UlnWithdrawn: ULN_WITHDRAWN,
+    exceptions.DetailsNotStorable: NOT_STORABLE,
+    exceptions.UlnsExhausted: INTERNAL,
+    exceptions.IdentityMissing: IDENTITY_MISSING,
+    exceptions.AuthenticationFailed: AUTHENTICATION_FAILED,
+    exceptions.ProviderNotActive: PROVIDER_NOT_ACTIVE,
+    exceptions.DomainError: INTERNAL,
+}
+
+#: Each domain outcome's response code on the wire.
+OUTCOME_CODES: dict[Outcome, str] = {
+    Outcome.NO_MATCH: "WSRC0001",
+    Outcome.TOO_MANY: "WSRC0002",
+    Outcome.POSSIBLE: "WSRC0003",
+    Outcome.EXACT: "WSRC0004",
+    Outcome.LINKED: "WSRC0022",
+    Outcome.REGISTERED: "WSRC0005",
+    Outcome.NOT_REGISTERED: "WSRC0021",
+    # The spec names no success code for an update; this one is ours.
+    Outcome.UPDATED: "WSRC0006",
+    Outcome.VERIFIED: "WSVRC001",
+    Outcome.VERIFIED_LINKED: "WSVRC002",
+    Outcome.VERIFIED_SIMILAR: "WSVRC003",
+    Outcome.VERIFIED_SIMILAR_LINKED: "WSVRC004",
+    Outcome.NOT_VERIFIED: "WSVRC005",
+    Outcome.ULN_NOT_FOUND: "WSVRC006",
+    Outcome.INVALID_ULN: INVALID_ULN.code,
+    # A report with entries in its range, and one with none (our choice, as for finds).
+    Outcome.REPORT_ENTRIES: "WSRC0004",
+    Outcome.REPORT_EMPTY: "WSRC0001",
+}
+
+
+def code_of(outcome: Outcome) -> str:
+    return OUTCOME_CODES[outcome]
+
+
+def fault_for(error: exceptions.DomainError) -> ServiceFault:
+    """The fault a domain refusal answers with (the most specific class listed wins)."""
+    for cls in type(error).__mro__:
+        if cls in DOMAIN_FAULTS:
+            return ServiceFault(DOMAIN_FAULTS[cls], str(error))
+    raise TypeError(f"not a domain error: {type(error).__name__}")  # unreachable for DomainError

@@ -7,67 +7,65 @@ Request bodies arrive already validated against ``xsd/``; only rules a schema ca
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lxml import etree
 
 from miap.server.matching.engine import Demographics, FindResult, VerifyQuery
 from miap.server.namespaces import FINDMSG, LEARNER, REGMSG, REPORTMSG, qname
+from miap.server.outcomes import Outcome
 from miap.server.register import learners, merging
-from miap.server.soap import faults as errors
-from miap.server.soap.faults import ServiceFault
+from miap.server.soap import contract, faults
+from miap.server.soap.faults import ServiceFault, code_of
 from miap.server.soap.operations import Call, Operation, Reply
 from miap.storage.models import Learner
 
-#: The Learner element's children in wire order, with the column each comes from.
-LEARNER_ELEMENTS: tuple[tuple[str, str], ...] = (
-    ("CreatedDate", "created_at"),
-    ("LastUpdatedDate", "updated_at"),
-    ("ULN", "uln"),
-    ("Title", "title"),
-    ("GivenName", "given_name"),
-    ("MiddleOtherName", "middle_other_name"),
-    ("FamilyName", "family_name"),
-    ("PreferredGivenName", "preferred_given_name"),
-    ("PreviousFamilyName", "previous_family_name"),
-    ("FamilyNameAtAge16", "family_name_at_age16"),
-    ("SchoolAtAge16", "school_at_age16"),
-    ("LastKnownAddressLine1", "address_line1"),
-    ("LastKnownAddressLine2", "address_line2"),
-    ("LastKnownAddressTown", "address_town"),
-    ("LastKnownAddressCountyOrCity", "address_county_or_city"),
-    ("LastKnownPostCode", "postcode"),
-    ("DateOfAddressCapture", "date_of_address_capture"),
-    ("DateOfBirth", "date_of_birth"),
-    ("PlaceOfBirth", "place_of_birth"),
-    ("Gender", "gender"),
-    ("EmailAddress", "email_address"),
-    ("Nationality", "nationality"),
-    ("ScottishCandidateNumber", "scottish_candidate_number"),
-    ("VerificationType", "verification_type"),
-    ("OtherVerificationDescription", "other_verification_description"),
-    ("TierLevel", "tier_level"),
-    ("AbilityToShare", "ability_to_share"),
-    ("LearnerStatus", "learner_status"),
-    ("Notes", "notes"),
-    ("VersionNumber", "version"),
-)
+#: The stored column behind each Learner element; their order comes from ``xsd/learner.xsd``.
+LEARNER_COLUMNS: dict[str, str] = {
+    "CreatedDate": "created_at",
+    "LastUpdatedDate": "updated_at",
+    "ULN": "uln",
+    "Title": "title",
+    "GivenName": "given_name",
+    "MiddleOtherName": "middle_other_name",
+    "FamilyName": "family_name",
+    "PreferredGivenName": "preferred_given_name",
+    "PreviousFamilyName": "previous_family_name",
+    "FamilyNameAtAge16": "family_name_at_age16",
+    "SchoolAtAge16": "school_at_age16",
+    "LastKnownAddressLine1": "address_line1",
+    "LastKnownAddressLine2": "address_line2",
+    "LastKnownAddressTown": "address_town",
+    "LastKnownAddressCountyOrCity": "address_county_or_city",
+    "LastKnownPostCode": "postcode",
+    "DateOfAddressCapture": "date_of_address_capture",
+    "DateOfBirth": "date_of_birth",
+    "PlaceOfBirth": "place_of_birth",
+    "Gender": "gender",
+    "EmailAddress": "email_address",
+    "Nationality": "nationality",
+    "ScottishCandidateNumber": "scottish_candidate_number",
+    "VerificationType": "verification_type",
+    "OtherVerificationDescription": "other_verification_description",
+    "TierLevel": "tier_level",
+    "AbilityToShare": "ability_to_share",
+    "LearnerStatus": "learner_status",
+    "Notes": "notes",
+    "VersionNumber": "version",
+}
+#: The elements of a LearnerToRegister (and so of a LearnerToUpdate's details), in order.
 _DETAIL_ELEMENTS = tuple(
-    (wire, column) for wire, column in LEARNER_ELEMENTS if column in learners.DETAIL_COLUMNS
+    (child.name, LEARNER_COLUMNS[child.name], child.type)
+    for child in contract.sequence(LEARNER, "LearnerToRegister")
 )
-_DATE_COLUMNS = frozenset({"date_of_birth", "date_of_address_capture"})
-_FIND_ECHO = (
-    "ULN",
-    "FamilyName",
-    "GivenName",
-    "DateOfBirth",
-    "Gender",
-    "LastKnownPostCode",
-    "PreviousFamilyName",
-    "SchoolAtAge16",
-    "PlaceOfBirth",
-    "EmailAddress",
+_LINKED_ULNS = qname(LEARNER, "LinkedULNs")
+_DATE_TYPES = frozenset({"DateType", "OptionalDateType"})
+#: The searched fields a FindLearnerResponse echoes: its children between code and learners.
+_FIND_ECHO = tuple(
+    child.name
+    for child in contract.sequence(FINDMSG, "FindLearnerResponse")
+    if child.name not in ("ResponseCode", "Learner")
 )
 
 
@@ -96,37 +94,57 @@ def parse_date(value: str | None, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ServiceFault(errors.BADLY_FORMED, f"{name} {value} is not a calendar date") from None
+        raise ServiceFault(faults.BADLY_FORMED, f"{name} {value} is not a calendar date") from None
 
 
 def learner_details(element: etree._Element) -> dict[str, Any]:
     """A LearnerToRegister / LearnerToUpdate element as domain column values."""
     values = fields(element)
     details: dict[str, Any] = {}
-    for wire, column in _DETAIL_ELEMENTS:
+    for wire, column, xsd_type in _DETAIL_ELEMENTS:
         value = values.get(wire)
-        details[column] = parse_date(value, wire) if column in _DATE_COLUMNS else value
+        details[column] = parse_date(value, wire) if xsd_type in _DATE_TYPES else value
     return details
 
 
 # -- writing responses ------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, xsd_type: str | None) -> str | None:  # noqa: ANN401
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        if xsd_type == "DateTimeType":
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        # Every other stamp (CreatedDate, MergedDate, DeletedDate, …) is a date on the wire.
+        return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, Outcome):
+        return code_of(value)
     return str(value)
 
 
-def append(parent: etree._Element, name: str, value: Any) -> None:
+def append(
+    parent: etree._Element,
+    name: str,
+    value: Any,
+    xsd_type: str | None = None,  # noqa: ANN401
+) -> None:
     """Append ``<name>value</name>`` (unqualified) unless the value is absent."""
-    text = _text(value)
+    text = _text(value, xsd_type)
     if text is not None:
         etree.SubElement(parent, name).text = text
+
+
+def fill(
+    element: etree._Element, namespace: str, type_name: str, values: Mapping[str, Any]
+) -> etree._Element:
+    """Append ``values`` to ``element`` in the order (and with the date or date-time form) that
+    ``type_name`` of ``namespace``'s schema gives them; absent values are left out."""
+    for child in contract.sequence(namespace, type_name):
+        append(element, child.name, values.get(child.name), child.type)
+    return element
 
 
 def learner_element(
@@ -135,14 +153,16 @@ def learner_element(
     """A Learner element; MasterSubstituted=Y when it stands in for a merged duplicate, and
     LinkedULNs (learner namespace, as the national service sends it) when ULNs are merged in."""
     element = etree.Element("Learner")
-    for wire, column in LEARNER_ELEMENTS:
-        if wire == "Notes" and linked:
-            links = etree.SubElement(element, qname(LEARNER, "LinkedULNs"), nsmap={"l": LEARNER})
-            for uln in linked:
-                etree.SubElement(links, qname(LEARNER, "ULN")).text = uln
-        append(element, wire, getattr(learner, column))
-        if wire == "ULN" and substituted:
-            append(element, "MasterSubstituted", "Y")
+    for child in contract.sequence(LEARNER, "Learner"):
+        if child.name == "LinkedULNs":
+            if linked:
+                links = etree.SubElement(element, _LINKED_ULNS, nsmap={"l": LEARNER})
+                for uln in linked:
+                    etree.SubElement(links, qname(LEARNER, "ULN")).text = uln
+        elif child.name == "MasterSubstituted":
+            append(element, child.name, "Y" if substituted else None)
+        else:
+            append(element, child.name, getattr(learner, LEARNER_COLUMNS[child.name]), child.type)
     return element
 
 
@@ -155,12 +175,12 @@ def find_reply(
     for name in _FIND_ECHO:
         append(response, name, echo.get(name))
     linked = merging.linked_ulns(call.session, result.learners)
-    substituted = result.code == learners.LINKED
+    substituted = result.code == Outcome.LINKED
     disclosed = list(searched)
     for learner in result.learners:
         response.append(learner_element(learner, linked.get(learner.id, []), substituted))
         disclosed += [learner.uln, *linked.get(learner.id, [])]
-    return Reply(response, result.code, list(dict.fromkeys(disclosed)))
+    return Reply(response, code_of(result.code), list(dict.fromkeys(disclosed)))
 
 
 # -- operations -------------------------------------------------------------------------------
@@ -193,7 +213,7 @@ def register_single_learner(call: Call) -> Reply:
     response = etree.Element(qname(REGMSG, "RegisterLearnerResponse"), nsmap={"reg": REGMSG})
     append(response, "ResponseCode", code)
     append(response, "ULN", uln)
-    return Reply(response, code, [uln] if uln else [])
+    return Reply(response, code_of(code), [uln] if uln else [])
 
 
 def update_single_learner(call: Call) -> Reply:
@@ -205,7 +225,7 @@ def update_single_learner(call: Call) -> Reply:
     )
     response = etree.Element(qname(REGMSG, "UpdateLearnerResponse"), nsmap={"reg": REGMSG})
     append(response, "ResponseCode", code)
-    return Reply(response, code, [uln])
+    return Reply(response, code_of(code), [uln])
 
 
 def verify_learner(call: Call) -> Reply:
@@ -218,26 +238,20 @@ def verify_learner(call: Call) -> Reply:
     )
     result = learners.verify(call.session, call.matcher, request["ULN"], query)
     response = etree.Element(qname(REPORTMSG, "VerifyLearnerResponse"), nsmap={"rep": REPORTMSG})
-    verified = etree.SubElement(response, "VerifiedLearner")
-    for name in ("ULN", "FamilyName", "GivenName", "DateOfBirth", "Gender"):
-        append(verified, f"Searched{name}", request.get(name))
-    append(verified, "ResponseCode", result.code)
+    values: dict[str, Any] = {f"Searched{name}": value for name, value in request.items()}
+    values["ResponseCode"] = result.code
     # Stored details are disclosed only to a caller whose details verified (fully or nearly).
-    if result.learner is not None and result.code != learners.NOT_VERIFIED:
-        for name, column in (
-            ("ULN", "uln"),
-            ("FamilyName", "family_name"),
-            ("GivenName", "given_name"),
-            ("DateOfBirth", "date_of_birth"),
-            ("Gender", "gender"),
-        ):
-            append(verified, name, getattr(result.learner, column))
+    if result.learner is not None and result.code != Outcome.NOT_VERIFIED:
+        values.update(_person("", result.learner))
+    verified = fill(
+        etree.SubElement(response, "VerifiedLearner"), REPORTMSG, "VerifiedLearnerType", values
+    )
     for flag in result.failure_flags:
         append(verified, "FailureFlag", flag)
     disclosed = [request["ULN"]]
     if result.learner is not None and result.learner.uln != request["ULN"]:
         disclosed.append(result.learner.uln)
-    return Reply(response, result.code, disclosed)
+    return Reply(response, code_of(result.code), disclosed)
 
 
 def retrieve_ulns(call: Call) -> Reply:
@@ -246,24 +260,19 @@ def retrieve_ulns(call: Call) -> Reply:
     retrieved = etree.SubElement(response, "RetrievedULNs")
     disclosed = set()
     for answer in learners.retrieve(call.session, wanted):
-        item = etree.SubElement(retrieved, "VerifiedULN")
-        append(item, "ULN", answer.uln)
-        append(item, "MasterULN", answer.master_uln)
-        append(item, "ResponseCode", answer.code)
+        values: dict[str, Any] = {
+            "ULN": answer.uln,
+            "MasterULN": answer.master_uln,
+            "ResponseCode": answer.code,
+        }
         if answer.learner is not None:
             disclosed |= {answer.uln, answer.learner.uln}
-            append(item, "FamilyName", answer.learner.family_name)
-            append(item, "GivenName", answer.learner.given_name)
-            append(item, "DateOfBirth", answer.learner.date_of_birth)
-            append(item, "Gender", answer.learner.gender)
+            values.update(_person("", answer.learner, with_uln=False))
+        fill(etree.SubElement(retrieved, "VerifiedULN"), REPORTMSG, "VerifiedULNType", values)
     return Reply(response, "OK", sorted(disclosed))
 
 
 # -- reports ----------------------------------------------------------------------------------
-
-#: A report with entries in its range, and one with none (our choice; see README).
-REPORT_ENTRIES = learners.FOUND
-REPORT_EMPTY = learners.NO_MATCH
 
 
 def _report_range(call: Call) -> tuple[dict[str, str | None], dt.date, dt.date | None]:
@@ -272,11 +281,11 @@ def _report_range(call: Call) -> tuple[dict[str, str | None], dt.date, dt.date |
     to_date = parse_date(request.get("ToDate"), "ToDate")
     assert from_date is not None, "schema-validated request lacks FromDate"
     if to_date is not None and to_date < from_date:
-        raise ServiceFault(errors.BADLY_FORMED, f"ToDate {to_date} is before FromDate {from_date}")
+        raise ServiceFault(faults.BADLY_FORMED, f"ToDate {to_date} is before FromDate {from_date}")
     return request, from_date, to_date
 
 
-def _report_response(name: str, code: str, request: dict[str, str | None]) -> etree._Element:
+def _report_response(name: str, code: Outcome, request: dict[str, str | None]) -> etree._Element:
     response = etree.Element(qname(REPORTMSG, name), nsmap={"rep": REPORTMSG})
     append(response, "ResponseCode", code)
     append(response, "FromDate", request["FromDate"])
@@ -284,51 +293,56 @@ def _report_response(name: str, code: str, request: dict[str, str | None]) -> et
     return response
 
 
-def _person(parent: etree._Element, prefix: str, learner: Learner) -> None:
-    append(parent, f"{prefix}ULN", learner.uln)
-    append(parent, f"{prefix}FamilyName", learner.family_name)
-    append(parent, f"{prefix}GivenName", learner.given_name)
-    append(parent, f"{prefix}DateOfBirth", learner.date_of_birth)
+def _person(prefix: str, learner: Learner, with_uln: bool = True) -> dict[str, Any]:
+    """A learner's identifying fields, named ``{prefix}ULN``, ``{prefix}FamilyName``, …"""
+    values = {
+        f"{prefix}FamilyName": learner.family_name,
+        f"{prefix}GivenName": learner.given_name,
+        f"{prefix}DateOfBirth": learner.date_of_birth,
+        f"{prefix}Gender": learner.gender,
+    }
+    if with_uln:
+        values[f"{prefix}ULN"] = learner.uln
+    return values
 
 
 def merged_unmerged_ulns(call: Call) -> Reply:
     """Merges and unmerges in the date range, each with both learners' current details."""
     request, from_date, to_date = _report_range(call)
     entries = merging.link_report(call.session, from_date, to_date)
-    code = REPORT_ENTRIES if entries else REPORT_EMPTY
+    code = Outcome.REPORT_ENTRIES if entries else Outcome.REPORT_EMPTY
     response = _report_response("MergedUnmergedULNsResponse", code, request)
     if entries:
         report = etree.SubElement(response, "ULNReport")
-        for action, group, item, stamp in (
-            (merging.MERGE, "MergedLearners", "MergedLearner", "DateMerged"),
-            (merging.UNMERGE, "UnmergedLearners", "UnmergedLearner", "DateUnmerged"),
-        ):
+        for action, prefix in ((merging.MERGE, "Merged"), (merging.UNMERGE, "Unmerged")):
             chosen = [entry for entry in entries if entry.action == action]
             if not chosen:
                 continue
-            listing = etree.SubElement(report, group)
+            listing = etree.SubElement(report, f"{prefix}Learners")
             for entry in chosen:
-                element = etree.SubElement(listing, item)
-                _person(element, "Master", entry.master)
-                _person(element, "", entry.duplicate)
-                append(element, stamp, entry.at)
+                values = {
+                    **_person("Master", entry.master),
+                    **_person(prefix, entry.duplicate),
+                    f"{prefix}Date": entry.at,
+                }
+                item = etree.SubElement(listing, f"{prefix}Learner")
+                fill(item, LEARNER, f"{prefix}Learner", values)
     ulns = [uln for entry in entries for uln in (entry.master.uln, entry.duplicate.uln)]
-    return Reply(response, code, list(dict.fromkeys(ulns)))
+    return Reply(response, code_of(code), list(dict.fromkeys(ulns)))
 
 
 def deleted_ulns(call: Call) -> Reply:
     """ULNs withdrawn in the date range, with when."""
     request, from_date, to_date = _report_range(call)
     entries = merging.deleted_report(call.session, from_date, to_date)
-    code = REPORT_ENTRIES if entries else REPORT_EMPTY
+    code = Outcome.REPORT_ENTRIES if entries else Outcome.REPORT_EMPTY
     response = _report_response("DeletedULNsResponse", code, request)
     if entries:
         listing = etree.SubElement(etree.SubElement(response, "ULNReport"), "DeletedLearners")
         for uln, at in entries:
-            element = etree.SubElement(listing, "DeletedLearner")
-            append(element, "ULN", uln)
-            append(element, "DeletedDate", at)
-    return Reply(response, code, [uln for uln, _ in entries])
+            values = {"ULN": uln, "DeletedDate": at}
+            fill(etree.SubElement(listing, "DeletedLearner"), LEARNER, "DeletedLearner", values)
+    return Reply(response, code_of(code), [uln for uln, _ in entries])
 
 
 OPERATIONS: tuple[Operation, ...] = (

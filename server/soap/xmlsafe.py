@@ -6,7 +6,7 @@ import threading
 
 from lxml import etree
 
-from miap.server.soap import faults as errors
+from miap.server.soap import faults
 from miap.server.soap.faults import ServiceFault
 
 _local = threading.local()
@@ -31,14 +31,14 @@ def _parser() -> etree.XMLParser:
 def parse(body: bytes) -> etree._Element:
     """Parse a request document, refusing anything carrying a DTD or entity declarations."""
     if not body.strip():
-        raise ServiceFault(errors.EMPTY_REQUEST)
+        raise ServiceFault(faults.EMPTY_REQUEST)
     # Refuse before libxml2 sees the internal subset at all.
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise ServiceFault(errors.DTD_FORBIDDEN)
+        raise ServiceFault(faults.DTD_FORBIDDEN)
     try:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
-        raise ServiceFault(errors.NOT_WELL_FORMED, str(exc.msg)) from None
+        raise ServiceFault(faults.NOT_WELL_FORMED, str(exc.msg)) from None
     if root.getroottree().docinfo.internalDTD is not None:
-        raise ServiceFault(errors.DTD_FORBIDDEN)
+        raise ServiceFault(faults.DTD_FORBIDDEN)
     return root

@@ -1,0 +1,92 @@
+"""All configuration in one object: command-line flags over ``MIAP_*`` environment over defaults.
+
+Every field is one setting; its environment variable is ``MIAP_`` + the field name in capitals
+(``max_body_bytes`` → ``MIAP_MAX_BODY_BYTES``). ``docs/configuration.md`` lists them; a test
+holds that page to this class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "MIAP_"
+
+
+def _setting(default: Any, help_text: str) -> Any:  # noqa: ANN401 - any field type
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = _setting(
+        "sqlite:///miap.db", "database URL: sqlite:///FILE or postgresql://USER@HOST/DB"
+    )
+    host: str = _setting("127.0.0.1", "address to listen on")
+    port: int = _setting(8000, "TCP port to listen on")
+    workers: int = _setting(1, "server processes (gunicorn workers)")
+    threads: int = _setting(8, "threads per worker process")
+    max_body_bytes: int = _setting(10 * 1024 * 1024, "largest request body accepted")
+    validate_responses: bool = _setting(
+        False, "also hold every response to the published schemas (tests, staging)"
+    )
+    auth_cache_seconds: float = _setting(
+        60.0, "how long a verified OrgPassword is remembered in a process"
+    )
+    public_url: str | None = _setting(
+        None, "the service URL as clients see it (behind a TLS-terminating proxy)"
+    )
+    match_weights: Path | None = _setting(
+        None, "matching weights file (default: the fitted file shipped with miap)"
+    )
+    name_variants: Path | None = _setting(
+        None, "given-name variants file (default: the table shipped with miap)"
+    )
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:  # noqa: ANN401
+        """Defaults, then ``MIAP_*`` variables from ``environ``, then ``overrides`` that are
+        not None (command-line flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in dataclasses.fields(cls):
+            raw = environ.get(env_name(setting.name))
+            if raw is not None and raw != "":
+                values[setting.name] = parse(setting, raw)
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def parse(setting: dataclasses.Field, raw: str) -> Any:  # noqa: ANN401
+    """One setting's value from its environment text; ``ValueError`` names the variable."""
+    kind = str(setting.type)
+    try:
+        if kind == "bool":
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("Path"):
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise ValueError(f"{env_name(setting.name)}={raw!r} is not a valid {kind}") from None
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(setting, environment variable, default, help) for every setting, for docs and --help."""
+    return [
+        (f.name, env_name(f.name), repr(f.default), f.metadata["help"])
+        for f in dataclasses.fields(Settings)
+    ]
