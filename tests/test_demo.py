@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
+import socket
 import subprocess
 import sys
 
@@ -31,13 +31,42 @@ def test_demo_serves_and_its_example_command_works(tmp_path):
     with spawn(command, f"http://127.0.0.1:{port}/LearnerService.svc?wsdl", log):
         printed = log.read_text()
         assert f"UKPRN:        {demo.DEMO_UKPRN}" in printed
-        example = next(line for line in printed.splitlines() if "miap-client" in line)
-        args = shlex.split(example)[1:]  # drop the program name
+        # Paste what the demo printed into a shell with no virtualenv active: the exports and
+        # both example commands must work as printed, with no password on a command line.
+        lines = [line.strip() for line in printed.splitlines()]
+        exports = next(line for line in lines if line.startswith("export "))
+        examples = [line for line in lines if "miap-client" in line]
+        assert len(examples) == 2
+        assert all(demo.DEMO_PASSWORD not in line for line in examples)
+        script = "\n".join(["set -e", exports, *examples])
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
         result = subprocess.run(
-            [sys.executable, "-m", "miap.client.cli", *args],
+            ["/bin/bash", "-c", script], capture_output=True, text=True, timeout=120, env=env
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("WSRC0004") == 2, result.stdout
+
+
+def test_demo_refuses_a_busy_port_before_printing_anything(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "miap.server.admin.cli",
+                "demo",
+                "--port",
+                str(port),
+                "--db",
+                f"sqlite:///{tmp_path / 'demo.db'}",
+            ],
             capture_output=True,
             text=True,
             timeout=60,
         )
-    assert result.returncode == 0, result.stderr
-    assert "WSRC0004" in result.stdout
+    assert result.returncode == 2
+    assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == "" and not (tmp_path / "demo.db").exists()

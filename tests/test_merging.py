@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from miap.server.admin import cli
 from miap.server.namespaces import FINDMSG, LEARNER, REGMSG, REPORTMSG
+from miap.server.outcomes import Outcome as Answer
 from miap.server.register import learners, merging
 from miap.server.register.identifiers import random_uln
 from miap.server.soap import faults as errors
@@ -380,7 +381,7 @@ def test_allocator_never_reissues_a_withdrawn_uln(server, db):
         code, uln = learners.register(
             session, NoDuplicates(), details(), "10000002", draws.__next__
         )
-    assert (code, uln) == (learners.REGISTERED, fresh)
+    assert (code, uln) == (Answer.REGISTERED, fresh)
     with pytest.raises(ServiceFault) as caught, db.transaction() as session:
         learners.register(session, NoDuplicates(), details(), "10000002", lambda: withdrawn)
     assert caught.value.error is errors.INTERNAL
@@ -397,6 +398,6 @@ def test_the_same_details_as_a_withdrawn_learner_are_not_registered(db):
         merging.withdraw(session, uln, "issued in error", "admin.tester")
     with db.transaction() as session:
         assert learners.register(session, NoDuplicates(), person, "10000002") == (
-            learners.NOT_REGISTERED,
+            Answer.NOT_REGISTERED,
             None,
         )

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 
 from miap.server.matching.engine import ScoringMatcher
 from miap.server.matching.normalise import name_key
+from miap.server.outcomes import Outcome
 from miap.server.register import learners
 from miap.server.register.identifiers import is_valid_uln, random_uln
 from miap.server.soap import faults as errors
@@ -54,7 +55,7 @@ def test_migrations_build_exactly_the_models(db):
 
 def test_register_issues_a_valid_uln(db):
     code, uln = register(db, details())
-    assert code == learners.REGISTERED and is_valid_uln(uln)
+    assert code == Outcome.REGISTERED and is_valid_uln(uln)
     with db.transaction() as session:
         learner = learners.learner_by_uln(session, uln)
         assert (learner.version, learner.learner_status, learner.tier_level) == (1, "1", "1")
@@ -62,10 +63,10 @@ def test_register_issues_a_valid_uln(db):
 
 def test_registering_the_same_person_again_creates_nothing(db):
     person = details(given_name="Anne-Marie", family_name="O'Dowd", postcode="B2 4QA")
-    assert register(db, person)[0] == learners.REGISTERED
+    assert register(db, person)[0] == Outcome.REGISTERED
     before = count(db)
     variant = dict(person, given_name="annemarie", family_name="O DOWD", postcode="b24qa")
-    assert register(db, variant) == (learners.NOT_REGISTERED, None)
+    assert register(db, variant) == (Outcome.NOT_REGISTERED, None)
     assert count(db) == before
 
 
@@ -74,7 +75,7 @@ def test_uln_collision_draws_again_without_bothering_the_caller(db):
     fresh = random_uln()
     draws = iter([taken, taken, fresh])
     code, uln = register(db, details(), new_uln=lambda: next(draws))
-    assert (code, uln) == (learners.REGISTERED, fresh)
+    assert (code, uln) == (Outcome.REGISTERED, fresh)
 
 
 def test_verification_type_999_needs_a_description(db):
@@ -90,7 +91,7 @@ def test_update_bumps_the_version_and_refuses_a_stale_one(db):
     _, uln = register(db, person)
     with db.transaction() as session:
         changed = dict(person, email_address="learner@example.org")
-        assert learners.update(session, changed, uln, 1) == learners.UPDATED
+        assert learners.update(session, changed, uln, 1) == Outcome.UPDATED
     with pytest.raises(ServiceFault) as caught, db.transaction() as session:
         learners.update(session, dict(person, email_address="stale@example.org"), uln, 1)
     assert caught.value.error is errors.VERSION_CONFLICT

@@ -14,29 +14,42 @@ miap synth --count N [--seed S] [--queries Q --out DIR] [--load --db URL]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import logging
-import os
+import shlex
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from miap.server.admin import demo, synth
+from miap.server.app import make_app
 from miap.server.matching.normalise import default_variants
 from miap.server.register import merging
 from miap.server.register.merging import MergeError
 from miap.server.register.providers import ProviderError, add_provider, set_status
 from miap.server.serving import serve
-from miap.server.settings import Settings
-from miap.server.soap.endpoint import SERVICE_PATH, LearnerServiceApp
+from miap.server.settings import Settings, env_name
+from miap.server.soap.endpoint import SERVICE_PATH
 from miap.storage import migrations
-from miap.storage.engine import Database, database_url
+from miap.storage.engine import Database, sqlalchemy_url
 
 
 class CliError(Exception):
     """A refusal to report on stderr with exit status 2."""
+
+
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,9 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(parent, name: str, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
-        sub = parent.add_parser(name, help=help_text, description=help_text)
+        sub = parent.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=_DefaultsShown,
+        )
         sub.add_argument(
-            "--db", help="database URL (default $MIAP_DATABASE_URL or sqlite:///miap.db)"
+            "--db",
+            dest="database_url",
+            help=f"database URL (default ${env_name('database_url')} or {Settings.database_url})",
         )
         return sub
 
@@ -61,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--ukprn", required=True)
     add.add_argument("--name", required=True)
     add.add_argument("--org-password", required=True, help="exactly 16 characters")
-    add.add_argument("--status", default="A", help="A, V, PD1 or PD2 (default A)")
+    add.add_argument("--status", default="A", help="A, V, PD1 or PD2")
     add.add_argument("--org-ref", help="6-character OrganisationRef, optional")
     status = command(provider_actions, "set-status", "change a provider's UKRLP status")
     status.add_argument("--ukprn", required=True)
@@ -96,21 +116,48 @@ def _parser() -> argparse.ArgumentParser:
         ("demo", "seed synthetic demo data (idempotent), then serve"),
     ):
         sub = command(commands, name, help_text)
-        sub.add_argument("--host", default="127.0.0.1")
-        sub.add_argument("--port", type=int, default=8000)
-        sub.add_argument("--workers", type=int, default=1, help="processes (gunicorn workers)")
-        sub.add_argument("--threads", type=int, default=8, help="threads per worker")
-        sub.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
-        sub.add_argument("--public-url", help="service URL as clients see it (behind a proxy)")
-        sub.add_argument(
-            "--validate-responses",
-            action="store_true",
-            default=os.environ.get("MIAP_VALIDATE_RESPONSES") == "1",
-            help="also hold every response to the published schemas",
-        )
+        _setting_flags(sub, SERVE_SETTINGS)
         if name == "demo":
-            sub.add_argument("--learners", type=int, default=300)
+            sub.add_argument("--learners", type=int, default=300, help="synthetic learners")
     return parser
+
+
+#: The settings ``miap serve`` and ``miap demo`` take as flags (``--max-body-bytes`` …).
+SERVE_SETTINGS = (
+    "host",
+    "port",
+    "workers",
+    "threads",
+    "max_body_bytes",
+    "validate_responses",
+    "auth_cache_seconds",
+    "public_url",
+    "match_weights",
+    "name_variants",
+)
+
+
+def _setting_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """One flag per setting; unset flags stay None so the environment and defaults apply."""
+    by_name = {f.name: f for f in dataclasses.fields(Settings)}
+    for name in names:
+        setting = by_name[name]
+        flag = "--" + name.replace("_", "-")
+        text = f"{setting.metadata['help']} (${env_name(name)}; default {setting.default})"
+        if setting.type == "bool":
+            parser.add_argument(flag, action="store_true", default=None, help=text)
+        else:
+            kind = {"int": int, "float": float}.get(str(setting.type), str)
+            parser.add_argument(flag, type=kind, default=None, help=text)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The one settings object: flags over ``MIAP_*`` environment over defaults."""
+    flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)}
+    try:
+        return Settings.load(**flags)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,24 +176,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    url = database_url(args.db)
+    settings = settings_from(args)
+    url = settings.database_url
     if args.command == "db":
         migrations.upgrade(url)
         print(f"database at revision {migrations.head_revision()}")
         return 0
+    if args.command == "demo":
+        _check_serving(settings)
+        migrations.upgrade(url)
+        db = Database(url)
+        counts = demo.seed(db, count=args.learners)
+        _print_demo(settings, db, counts)
+        db.dispose()
+        return _serve(settings)
+    _require_existing(url)
     if args.command == "provider":
         return _provider(args, url)
     if args.command == "learner":
         return _learner(args, url)
     if args.command == "synth":
         return _synth(args, url)
-    if args.command == "demo":
-        migrations.upgrade(url)
-        db = Database(url)
-        counts = demo.seed(db, count=args.learners)
-        _print_demo(args, db, counts)
-        db.dispose()
-    return _serve(args, url)
+    return _serve(settings)
+
+
+def _require_existing(url: str) -> None:
+    """Refuse before connecting when a SQLite file is missing: connecting would create an
+    empty file that every later command then reads as "not migrated"."""
+    parsed = make_url(sqlalchemy_url(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if not Path(parsed.database).exists():
+            raise CliError(
+                f"no database at {parsed.database}: run `miap db upgrade --db {url}` first"
+            )
 
 
 def _provider(args: argparse.Namespace, url: str) -> int:
@@ -231,42 +293,65 @@ def _require_schema(db: Database) -> None:
         )
 
 
-def _serve(args: argparse.Namespace, url: str) -> int:
-    if args.workers < 1 or args.threads < 1:
+def _check_serving(settings: Settings) -> None:
+    if settings.workers < 1 or settings.threads < 1:
         raise CliError("--workers and --threads must be at least 1")
-    check = Database(url)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror} "
+                "(is another server running? choose another --port)"
+            ) from None
+
+
+def _serve(settings: Settings) -> int:
+    _check_serving(settings)
+    _require_existing(settings.database_url)
+    check = Database(settings.database_url)
     _require_schema(check)
     check.dispose()
-    settings = Settings(
-        max_body_bytes=args.max_body_bytes,
-        validate_responses=args.validate_responses,
-        public_url=args.public_url,
-    )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    print(f"miap: serving http://{args.host}:{args.port}{SERVICE_PATH}?wsdl", flush=True)
+    print(f"miap: serving {_service_url(settings)}?wsdl", flush=True)
     serve(
-        lambda: LearnerServiceApp(Database(url), settings),
-        args.host,
-        args.port,
-        workers=args.workers,
-        threads=args.threads,
+        lambda: make_app(settings),
+        settings.host,
+        settings.port,
+        workers=settings.workers,
+        threads=settings.threads,
     )
     return 0
 
 
-def _print_demo(args: argparse.Namespace, db: Database, counts: dict[str, int]) -> None:
+def _service_url(settings: Settings) -> str:
+    return settings.public_url or f"http://{settings.host}:{settings.port}{SERVICE_PATH}"
+
+
+def _print_demo(settings: Settings, db: Database, counts: dict[str, int]) -> None:
+    """What to paste into another shell: the client next to this interpreter (so no venv
+    needs activating) and the credentials in the environment, not on the command line."""
+    client = Path(sys.executable).with_name("miap-client")
     print(f"demo data: {counts['learners_added']} synthetic learners added")
-    print(f"WSDL:         http://{args.host}:{args.port}{SERVICE_PATH}?wsdl")
+    print(f"WSDL:         {_service_url(settings)}?wsdl")
     print(f"UKPRN:        {demo.DEMO_UKPRN}")
     print(f"OrgPassword:  {demo.DEMO_PASSWORD}")
     print(f"UserName:     {demo.DEMO_USER} (any name; it is recorded in the audit log)")
     print("Try, in another shell:")
+    print(
+        f"  export MIAP_URL={_service_url(settings)} MIAP_UKPRN={demo.DEMO_UKPRN} "
+        f"MIAP_PASSWORD={demo.DEMO_PASSWORD}"
+    )
     for learner in demo.example_learners(db, 1):
         print(
-            f"  miap-client --url http://{args.host}:{args.port}{SERVICE_PATH} "
-            f"--ukprn {demo.DEMO_UKPRN} --password {demo.DEMO_PASSWORD} "
-            f"find-uln {learner.uln} --given {learner.given_name!r} "
-            f"--family {learner.family_name!r}"
+            f"  {shlex.quote(str(client))} find-uln {learner.uln} "
+            f"--given {shlex.quote(learner.given_name)} --family {shlex.quote(learner.family_name)}"
+        )
+        print(
+            f"  {shlex.quote(str(client))} find --given {shlex.quote(learner.given_name)} "
+            f"--family {shlex.quote(learner.family_name)} --dob {learner.date_of_birth} "
+            f"--gender {learner.gender} --postcode {shlex.quote(learner.postcode)}"
         )
 
 

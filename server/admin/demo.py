@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from miap.server.admin import synth
 from miap.server.matching.engine import ScoringMatcher
+from miap.server.outcomes import Outcome
 from miap.server.register import learners
 from miap.server.register.providers import add_provider
 from miap.storage.engine import Database
@@ -29,7 +30,7 @@ def seed(db: Database, count: int = 300, seed_value: int = 2026) -> dict[str, in
         for person in synth.Population(seed_value).people(count):
             details = synth.learner_details(person)
             code, _uln = learners.register(session, matcher, details, DEMO_UKPRN)
-            added += code == learners.REGISTERED
+            added += code == Outcome.REGISTERED
     return {"learners_added": added}
 
 
