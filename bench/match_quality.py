@@ -4,12 +4,16 @@
     python bench/match_quality.py --fit           # fit weights + threshold, then evaluate
 
 A population of --population people is registered in a fresh SQLite database; --queries
-noisy searches (one error each, 10% with two, 10% for people not registered) are run through
+noisy searches (``synth.noisy_queries``: 10% for people not registered, 20% with two errors,
+5% with three, the rest with one, every error kind of ``synth.KIND_WEIGHTS``) are run through
 the engine in-process. Fitting uses a separate training stream (another seed): per field and
 agreement level, m = share of true pairs at that level, u = share of random non-matching
-pairs at it, weight = log2(m/u) (Fellegi–Sunter); the threshold is the strictest score that still
-returns the true learner (within 0.1 point) as often as the best threshold does on the
-training stream. Results are printed per error kind.
+pairs at it, weight = log2(m/u) (Fellegi–Sunter), a wholly different name's penalty bounded
+by ``NAME_PENALTY_BOUND`` and a name in the other field weighing at most as much as in its
+own. The rarity of a searched name pair (held by one learner, or shared) is weighted the same
+way, m and u taken from the candidates holding it, true and not. The threshold is the lowest
+score at which the training stream gets at most ``WRONG_POSSIBLE_RATE`` wrong learners in its
+answers per search. Results are printed per error kind.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from miap.server.matching.comparison import LEVELS, Stored, compare  # noqa: E40
 from miap.server.matching.engine import (  # noqa: E402
     DEFAULT_WEIGHTS,
     EXACT,
+    NO_MATCH,
+    PAIR_LEVELS,
+    TOO_MANY,
     MatchWeights,
     Scored,
     ScoringMatcher,
@@ -49,6 +56,12 @@ from miap.storage.migrations import upgrade  # noqa: E402
 
 #: Random non-matching pairs per training query for the u probabilities.
 RANDOM_PAIRS = 20
+#: Wrong learners (not the one searched for) returned per search that the threshold allows.
+WRONG_POSSIBLE_RATE = 0.05
+#: The most a wholly different name (a middle or preferred name given as the first name, a
+#: new family name) may cost: the other fields can still carry a possible match.
+NAME_PENALTY_BOUND = 6.0
+GROUPS = {1: "one error", 2: "two errors", 3: "three errors"}
 
 
 def register(url: str, population: int, seed: int) -> tuple[Database, list[Person], list[str]]:
@@ -63,7 +76,12 @@ def register(url: str, population: int, seed: int) -> tuple[Database, list[Perso
 
 def fit(db, people, ulns, queries: list[Query], seed: int) -> MatchWeights:
     """Fellegi–Sunter weights: m from the levels of true pairs, u from random pairs."""
-    zero = {name: dict.fromkeys(levels, 0.0) for name, levels in LEVELS.items()}
+    zero = {
+        name: dict.fromkeys(levels, 0.0) for name, levels in {**LEVELS, "pair": PAIR_LEVELS}.items()
+    }
+    # Name-pair rarity is a property of the register, not of a pair: its m and u come from
+    # the candidates holding the searched names, true ones and others.
+    pair_m, pair_u = Counter(), Counter()
     matcher = ScoringMatcher(MatchWeights(zero, 0.0))
     m = {name: Counter() for name in LEVELS}
     u = {name: Counter() for name in LEVELS}
@@ -86,6 +104,9 @@ def fit(db, people, ulns, queries: list[Query], seed: int) -> MatchWeights:
                     for name, level in levels.items():
                         u[name][level] += 1
             pairs.append((query, scored, true_uln))
+            for candidate in scored:
+                if (level := candidate.levels["pair"]) != "other":
+                    (pair_m if candidate.uln == true_uln else pair_u)[level] += 1
     weights = {}
     for name, levels in LEVELS.items():
         m_total, u_total = sum(m[name].values()), sum(u[name].values())
@@ -99,6 +120,22 @@ def fit(db, people, ulns, queries: list[Query], seed: int) -> MatchWeights:
             )
             for level in levels
         }
+    weights["pair"] = {"other": 0.0} | {
+        level: round(
+            math.log2(
+                ((pair_m[level] + 0.5) / (pair_m.total() + 1))
+                / ((pair_u[level] + 0.5) / (pair_u.total() + 1))
+            ),
+            3,
+        )
+        for level in ("unique", "shared")
+    }
+    for name in ("given", "family"):
+        weights[name]["different"] = max(weights[name]["different"], -NAME_PENALTY_BOUND)
+        # A name found in the other field is no stronger evidence than found in its own: the
+        # few random pairs at these levels would otherwise make them weigh the most.
+        for level in ("swapped", "crossed"):
+            weights[name][level] = min(weights[name][level], weights[name]["exact"])
     fitted = MatchWeights(weights, 0.0)
     rescored = [
         (
@@ -109,13 +146,15 @@ def fit(db, people, ulns, queries: list[Query], seed: int) -> MatchWeights:
             true_uln,
         )
         for _, scored, true_uln in pairs
-        if true_uln is not None
     ]
-    rates = {t / 4: _returned_rate(weights, t / 4, rescored) for t in range(-40, 121)}
-    # The strictest threshold that returns the true learner within 0.1 point of the best
-    # rate: lower ones only add wrong candidates to the answers.
-    best = max(rates.values())
-    return MatchWeights(weights, max(t for t, rate in rates.items() if rate >= best - 0.001))
+    # From the strictest threshold down, the last one within the rate (far below it, "too
+    # many" answers return nobody, so the rate falls again: that is no good threshold).
+    chosen = 40.0
+    for threshold in (t / 4 for t in range(160, -41, -1)):
+        if _wrong_per_search(weights, threshold, rescored) > WRONG_POSSIBLE_RATE:
+            break
+        chosen = threshold
+    return MatchWeights(weights, chosen)
 
 
 def stored_person(person: Person) -> Stored:
@@ -131,14 +170,14 @@ def stored_person(person: Person) -> Stored:
     )
 
 
-def _returned_rate(weights: dict, threshold: float, rescored: list) -> float:
-    """Share of queries whose true learner is in the answer at ``threshold``."""
+def _wrong_per_search(weights: dict, threshold: float, rescored: list) -> float:
+    """Learners other than the one searched for, returned per search at ``threshold``."""
     matcher = ScoringMatcher(MatchWeights(weights, threshold))
-    hits = sum(
-        any(item.uln == true_uln for item in matcher.decide(scored)[1])
+    wrong = sum(
+        sum(item.uln != true_uln for item in matcher.decide(scored)[1])
         for scored, true_uln in rescored
     )
-    return hits / max(1, len(rescored))
+    return wrong / max(1, len(rescored))
 
 
 def evaluate(db, ulns, queries: list[Query], matcher: ScoringMatcher) -> dict:
@@ -151,7 +190,7 @@ def evaluate(db, ulns, queries: list[Query], matcher: ScoringMatcher) -> dict:
             latencies.append(time.perf_counter() - started)
             true_uln = ulns[query.truth] if query.truth is not None else None
             kinds = ["not registered"] if true_uln is None else list(query.errors)
-            group = "one error" if len(query.errors) == 1 else "two errors"
+            group = GROUPS.get(len(query.errors))
             for kind in [
                 *kinds,
                 "all" if true_uln else "not registered (all)",
@@ -166,6 +205,7 @@ def evaluate(db, ulns, queries: list[Query], matcher: ScoringMatcher) -> dict:
                     counts["exact right" if chosen[0].uln == true_uln else "exact wrong"] += 1
                 if true_uln and any(item.uln == true_uln for item in chosen):
                     counts["returned"] += 1
+                counts["wrong returned"] += sum(item.uln != true_uln for item in chosen)
     latencies.sort()
     return {
         "rows": rows,
@@ -186,9 +226,9 @@ def report(result: dict) -> dict:
     order = sorted(
         k
         for k in rows
-        if k not in ("all", "one error", "two errors", "not registered (all)", "not registered")
+        if k not in ("all", *GROUPS.values(), "not registered (all)", "not registered")
     )
-    for kind in [*order, "one error", "two errors", "all", "not registered"]:
+    for kind in [*order, *GROUPS.values(), "all", "not registered"]:
         c = rows.get(kind)
         if not c:
             continue
@@ -198,8 +238,8 @@ def report(result: dict) -> dict:
             "exact_right": c["exact right"] / n,
             "exact_wrong": c["exact wrong"] / n,
             "returned": c["returned"] / n,
-            "too_many": c["WSRC0002"] / n,
-            "none": c["WSRC0001"] / n,
+            "too_many": c[TOO_MANY] / n,
+            "none": c[NO_MATCH] / n,
         }
         summary[kind] = line
         print(
@@ -208,21 +248,27 @@ def report(result: dict) -> dict:
         )
     every = rows["all"]
     strangers = rows["not registered"]
-    exact_answers = every["exact right"] + every["exact wrong"] + strangers["WSRC0004"]
+    exact_answers = every["exact right"] + every["exact wrong"] + strangers[EXACT]
     total = every["queries"] + strangers["queries"]
     figures = {
         "exact precision": every["exact right"] / max(1, exact_answers),
         "exact recall": every["exact right"] / max(1, every["queries"]),
-        "false-exact rate (all queries)": (every["exact wrong"] + strangers["WSRC0004"]) / total,
+        "false-exact rate (all queries)": (every["exact wrong"] + strangers[EXACT]) / total,
         "true learner returned, one error": summary["one error"]["returned"],
         "true learner returned, two errors": summary["two errors"]["returned"],
-        "not registered answered exact": strangers["WSRC0004"] / max(1, strangers["queries"]),
+        "true learner returned, three errors": summary["three errors"]["returned"],
+        "wrong learners returned per search": (
+            every["wrong returned"] + strangers["wrong returned"]
+        )
+        / total,
+        "not registered answered exact": strangers[EXACT] / max(1, strangers["queries"]),
         "engine latency p50 ms": result["p50_ms"],
         "engine latency p99 ms": result["p99_ms"],
     }
     print()
     for name, value in figures.items():
-        print(f"{name:<36}{value:.4f}" if "ms" in name else f"{name:<36}{value:.2%}")
+        shown = f"{value:.4f}" if "ms" in name or "per search" in name else f"{value:.2%}"
+        print(f"{name:<40}{shown}")
     return {"per_kind": summary, "figures": figures}
 
 
@@ -252,6 +298,11 @@ def main() -> None:
                 "query_seed": args.seed + 1000,
             },
             "threshold": fitted.threshold,
+            "threshold_rule": (
+                f"lowest score with at most {WRONG_POSSIBLE_RATE} wrong learners returned per "
+                "training search"
+            ),
+            "name_penalty_bound": NAME_PENALTY_BOUND,
             "weights": fitted.weights,
         }
         args.weights.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -77,11 +77,12 @@ class Learner(Base):
     registered_by_ukprn: Mapped[str | None] = mapped_column(String(8))
 
     # Matching keys, maintained by the domain layer on every write (see server/matching/engine.py).
-    given_key: Mapped[str] = mapped_column(String(35))
-    family_key: Mapped[str] = mapped_column(String(35))
-    previous_family_key: Mapped[str | None] = mapped_column(String(35))
+    # A name key is the name transliterated to A-Z, which can be longer than the name (李 is LI).
+    given_key: Mapped[str] = mapped_column(String(100))
+    family_key: Mapped[str] = mapped_column(String(100))
+    previous_family_key: Mapped[str | None] = mapped_column(String(100))
     postcode_key: Mapped[str] = mapped_column(String(9))
-    family_at16_key: Mapped[str | None] = mapped_column(String(35))
+    family_at16_key: Mapped[str | None] = mapped_column(String(100))
     # Phonetic (Soundex) codes of the names: blocking keys that survive most typing errors.
     given_sound: Mapped[str | None] = mapped_column(String(8))
     family_sound: Mapped[str | None] = mapped_column(String(8))
@@ -109,11 +110,11 @@ class Learner(Base):
             "postcode_key",
             unique=True,
         ),
-        # Blocking keys for finds (server/matching/engine.py): a candidate is read only when it
-        # shares a date of birth (or a near one) with the query and one of these; never a scan.
+        # Blocking keys for finds (server/matching/engine.py): a candidate is read only through
+        # one of these (or the identity index's leading name keys); never a scan.
         Index("ix_learners_dob_family_sound", "date_of_birth", "family_sound"),
         Index("ix_learners_dob_given_sound", "date_of_birth", "given_sound"),
-        Index("ix_learners_dob_postcode", "date_of_birth", "postcode_key"),
+        Index("ix_learners_postcode", "postcode_key"),
         Index("ix_learners_sounds_dob", "family_sound", "given_sound", "date_of_birth"),
     )
 

@@ -24,7 +24,9 @@ from miap.server.matching.engine import (
     ScoringMatcher,
     VerifyQuery,
     one_digit_variants,
+    pair_level,
     swapped_day_month,
+    transposed_variants,
 )
 from miap.server.matching.normalise import default_variants, name_key
 from miap.storage.models import Learner
@@ -73,6 +75,13 @@ def test_all_fields_agree_is_exact():
         ({"date_of_birth": dt.date(2006, 5, 18)}, "dob", "one_digit"),
         ({"date_of_birth": dt.date(2016, 5, 17)}, "dob", "one_digit"),
         ({"date_of_birth": dt.date(2006, 7, 19)}, "dob", "different"),
+        ({"date_of_birth": dt.date(2006, 5, 28)}, "dob", "year_month"),
+        ({"date_of_birth": dt.date(2060, 5, 17)}, "dob", "transposed"),  # 2006 typed 2060
+        ({"date_of_birth": dt.date(1998, 5, 17)}, "dob", "month_day"),  # a parent's year
+        ({"date_of_birth": dt.date(2006, 1, 1)}, "dob", "different"),  # a placeholder
+        ({"given": "TESTWOOD", "family": "NEWNAME"}, "given", "crossed"),
+        ({"given": "NEWNAME", "family": "MAREN"}, "family", "crossed"),
+        ({"given": "ASTRID"}, "given", "different"),
         ({"gender": "9"}, "gender", "unknown"),
         ({"gender": "1"}, "gender", "mismatch"),
         ({"postcode": "LS14AQ"}, "postcode", "sector"),
@@ -105,6 +114,16 @@ def test_day_and_month_swapped():
     assert swapped_day_month(dt.date(2006, 5, 7)) == dt.date(2006, 7, 5)
     assert swapped_day_month(dt.date(2006, 5, 17)) is None  # 17 is no month
     assert dob_level(dt.date(2006, 5, 7), dt.date(2006, 5, 7)) == "exact"
+
+
+def test_partial_and_transposed_dates():
+    assert dob_level(dt.date(2006, 5, 21), dt.date(2006, 5, 12)) == "transposed"
+    assert dob_level(dt.date(2006, 5, 11), dt.date(2006, 5, 17)) == "one_digit"
+    assert dob_level(dt.date(2006, 5, 17), dt.date(2006, 9, 1)) == "different"
+    today = dt.date(2026, 11, 28)
+    # 20060512: only 20060521 is a real date up to today (2060, 2000-65, 2006-50 are not).
+    assert transposed_variants(dt.date(2006, 5, 12), today=today) == {dt.date(2006, 5, 21)}
+    assert dt.date(1989, 5, 17) in transposed_variants(dt.date(1998, 5, 17), today=today)
 
 
 def test_one_digit_variants_are_real_dates_in_range():
@@ -164,6 +183,18 @@ def test_decide_possible_best_first_and_threshold():
     weak = scored("1000000006", given="PETRA", family="ELSEWHERE")  # -4-5+6+1+3 = 1
     assert matcher.decide(ranked(weak, moved, typo)) == (POSSIBLE, [typo, moved])
     assert matcher.decide([weak]) == (NO_MATCH, [])
+
+
+def test_pair_rarity_only_for_both_names_exact():
+    assert pair_level(levels(), holders=1) == "unique"
+    assert pair_level(levels(), holders=3) == "shared"
+    assert pair_level(levels(given="MARNE"), holders=1) == "other"
+
+
+def test_wrong_date_or_crossed_name_is_never_exact():
+    assert not is_exact(levels(date_of_birth=dt.date(1980, 1, 1)))
+    assert not is_exact(levels(given="TESTWOOD", family="NEWNAME"))
+    assert not is_exact(levels(given="TESTWOOD", family="MAREN"))
 
 
 def test_decide_caps_at_ten():

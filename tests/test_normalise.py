@@ -3,6 +3,7 @@
 import pytest
 
 from miap.server.matching.normalise import (
+    KEY_LENGTH,
     NameVariants,
     default_variants,
     known_postcode,
@@ -10,6 +11,7 @@ from miap.server.matching.normalise import (
     postcode_key,
     sound_key,
 )
+from miap.storage.models import Learner
 
 
 @pytest.mark.parametrize(
@@ -23,12 +25,40 @@ from miap.server.matching.normalise import (
         ("Zoë", "ZOE"),
         ("Ångström", "ANGSTROM"),
         ("Seán", "SEAN"),
-        ("---", None),
+        ("Ødegård", "ODEGARD"),
+        ("Łukasz", "LUKASZ"),
+        ("Σοφία", "SOFIA"),
+        ("Дмитрий", "DMITRIY"),
+        ("محمد", "MHMD"),
+        ("李", "LI"),
+        ("Nguyễn", "NGUYEN"),
+        ("", None),
+        ("   ", None),
         (None, None),
     ],
 )
 def test_name_key(raw, key):
     assert name_key(raw) == key
+
+
+@pytest.mark.parametrize("raw", ["Ødegård", "Łukasz", "Σοφία", "Дмитрий", "محمد", "李", "Þór"])
+def test_any_script_round_trips_through_key_and_soundex(raw):
+    key = name_key(raw)
+    assert key and key.isascii() and key.isalpha() and key.isupper()
+    assert name_key(key) == key  # the key typed in ASCII is its own key
+    assert sound_key(key) == sound_key(name_key(key.lower())) and len(sound_key(key)) == 4
+
+
+@pytest.mark.parametrize("raw", ["☆★", "---", "☆ ★", "۝"])
+def test_a_name_without_letters_keeps_a_stable_non_empty_key(raw):
+    key = name_key(raw)
+    assert key and key == name_key(raw) and sound_key(key)
+    assert name_key("☆★") == name_key("☆ ★") != name_key("★☆")
+
+
+def test_keys_fit_their_columns():
+    assert len(name_key("李" * 35)) == 70
+    assert len(name_key("\ufdfd" * 35)) == KEY_LENGTH == Learner.__table__.c.given_key.type.length
 
 
 @pytest.mark.parametrize("raw", ["LS1 4AP", "ls14ap", " Ls1  4aP "])

@@ -69,6 +69,18 @@ def test_each_error_kind_changes_what_it_says(kind):
             assert changed.postcode == "ZZ99 9ZZ"
         elif kind == "gender_unknown":
             assert changed.gender in "09"
+        elif kind == "given_replaced":
+            assert not default_variants().equivalent(
+                name_key(changed.given_name), name_key(person.given_name)
+            )
+        elif kind == "name_in_other_field":
+            assert (
+                changed.given_name == person.family_name or changed.family_name == person.given_name
+            )
+            assert (changed.given_name, changed.family_name) != (
+                person.family_name,
+                person.given_name,
+            )
         return
     pytest.fail(f"{kind} never applied")
 
@@ -76,10 +88,40 @@ def test_each_error_kind_changes_what_it_says(kind):
 def test_query_mix_follows_the_rates():
     people = list(Population(2).people(2000))
     queries = list(noisy_queries(Population(4), people, 4000, default_variants()))
+    errors = Counter(len(q.errors) for q in queries)
     strangers = sum(q.truth is None for q in queries)
-    two = sum(len(q.errors) == 2 for q in queries)
-    assert 300 < strangers < 500 and 300 < two < 500  # 10% each
-    assert {kind for q in queries for kind in q.errors} == set(ERROR_KINDS)
+    assert 300 < strangers < 500 and errors[0] == strangers  # 10%, searched as registered
+    assert 700 < errors[2] < 900 and 140 < errors[3] < 260  # 20% and 5%
+    kinds = Counter(kind for q in queries for kind in q.errors)
+    assert set(kinds) == set(ERROR_KINDS)
+    assert kinds["postcode_moved"] > kinds["dob_wrong"] > 0  # in proportion, not uniform
+
+
+def test_a_search_has_at_most_one_error_of_a_group():
+    people = list(Population(2).people(500))
+    for query in noisy_queries(Population(6), people, 2000, default_variants()):
+        dates = [kind for kind in query.errors if kind.startswith("dob")]
+        postcodes = [kind for kind in query.errors if kind.startswith("postcode")]
+        assert len(dates) <= 1 and len(postcodes) <= 1, query.errors
+        assert len(set(query.errors)) == len(query.errors)
+
+
+def test_date_errors_are_what_they_say():
+    population = Population(8)
+    noise = Noise(population, default_variants())
+    for person in population.people(300):
+        digits = person.date_of_birth.strftime("%Y%m%d")
+        for kind, wrong in (("dob_digit", {1}), ("dob_transposed", {2}), ("dob_digits", {2, 3})):
+            changed = noise.apply(person, kind)
+            if changed is None:
+                continue
+            typed = changed.date_of_birth.strftime("%Y%m%d")
+            assert sum(a != b for a, b in zip(digits, typed, strict=True)) in wrong, kind
+            assert typed[:2] == digits[:2]  # no slip in the century
+        wrong_date = noise.apply(person, "dob_wrong")
+        if wrong_date is not None:
+            assert wrong_date.date_of_birth != person.date_of_birth
+            assert wrong_date.date_of_birth <= population.reference_date
 
 
 def test_load_registers_with_valid_unique_ulns(database_url):

@@ -19,7 +19,7 @@ from typing import TextIO
 from sqlalchemy import insert, select
 
 from miap.server.matching.engine import Demographics
-from miap.server.matching.normalise import NameVariants
+from miap.server.matching.normalise import NameVariants, name_key
 from miap.server.register import learners
 from miap.server.register.identifiers import random_uln
 from miap.storage.engine import Database
@@ -180,20 +180,42 @@ class Population:
 
 # -- noisy queries with ground truth ----------------------------------------------------------
 
-#: Every error kind the matcher is built to tolerate, one per real-world slip.
-ERROR_KINDS = (
-    "given_typo",
-    "family_typo",
-    "transposition",
-    "swapped_names",
-    "family_changed",
-    "nickname",
-    "dob_day_month",
-    "dob_digit",
-    "postcode_moved",
-    "postcode_missing",
-    "gender_unknown",
-)
+#: Every error kind the matcher is built to tolerate, one per real-world slip, with its share
+#: of the errors in a search stream (relative weights). Dates: day and month swapped, one
+#: digit wrong, two adjacent digits transposed, several digits wrong, and a wholly wrong date
+#: (a parent's, the enrolment date, a 1 January placeholder). Names: slips, the two names
+#: swapped, one name typed into the other field while the other is new, a changed family name,
+#: a nickname from the table, and a first name replaced by another (a middle, preferred or
+#: anglicised name, or a nickname the table does not know). Gender not known (0 or 9) is sent
+#: by many callers.
+KIND_WEIGHTS = {
+    "given_typo": 9,
+    "family_typo": 9,
+    "transposition": 6,
+    "swapped_names": 4,
+    "name_in_other_field": 3,
+    "family_changed": 5,
+    "nickname": 7,
+    "given_replaced": 8,
+    "dob_day_month": 6,
+    "dob_digit": 8,
+    "dob_transposed": 4,
+    "dob_digits": 3,
+    "dob_wrong": 4,
+    "postcode_moved": 10,
+    "postcode_missing": 5,
+    "gender_unknown": 9,
+}
+ERROR_KINDS = tuple(KIND_WEIGHTS)
+#: Kinds that change the same thing: a search has at most one of each group.
+_GROUPS = {
+    **{kind: "dob" for kind in ERROR_KINDS if kind.startswith("dob")},
+    **{kind: "postcode" for kind in ERROR_KINDS if kind.startswith("postcode")},
+    "swapped_names": "both names",
+    "name_in_other_field": "both names",
+    "nickname": "other given name",
+    "given_replaced": "other given name",
+}
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -265,8 +287,18 @@ class Noise:
             if d.day > 12 or d.day == d.month:
                 return None
             return replace(p, date_of_birth=d.replace(month=d.day, day=d.month))
-        if kind == "dob_digit":
-            return replace(p, date_of_birth=self._digit_slip(p.date_of_birth))
+        if kind == "given_replaced":
+            return replace(p, given_name=self._other_given_name(p))
+        if kind == "name_in_other_field":
+            if rng.random() < 0.5:
+                new_family = self.population.family_name()
+                if name_key(new_family) == name_key(p.family_name):
+                    return None
+                return replace(p, given_name=p.family_name, family_name=new_family)
+            return replace(p, given_name=self._other_given_name(p), family_name=p.given_name)
+        if kind.startswith("dob_") and kind != "dob_day_month":
+            changed = self._date_error(p.date_of_birth, kind)
+            return replace(p, date_of_birth=changed) if changed else None
         if kind == "postcode_moved":
             return replace(p, postcode=self.population.postcode())
         if kind == "postcode_missing":
@@ -275,26 +307,65 @@ class Noise:
             return replace(p, gender=rng.choice("09")) if p.gender in "12" else None
         raise ValueError(f"unknown error kind {kind}")
 
-    def _digit_slip(self, date: dt.date) -> dt.date:
-        digits = date.strftime("%Y%m%d")
+    def _other_given_name(self, person: Person) -> str:
+        """Another usual given name that is no variant of the person's own."""
+        own = name_key(person.given_name)
         while True:
-            position = self.rng.randrange(2, 8)  # a slip in the century is not a slip
-            text = digits[:position] + str(self.rng.randrange(10)) + digits[position + 1 :]
+            other = self.population.given_name(person.gender)
+            if not self.variants.equivalent(name_key(other), own):
+                return other
+
+    def _date_error(self, date: dt.date, kind: str) -> dt.date | None:
+        """``date`` with a digit slip, two adjacent digits transposed, two or three digits
+        wrong, or replaced by a wrong date; None when ``kind`` cannot apply to it."""
+        rng, digits = self.rng, date.strftime("%Y%m%d")
+        # A slip in the century is not a slip: digits 2 to 7 of YYYYMMDD.
+        if kind == "dob_digit":
+            texts = [digits[:i] + str(rng.randrange(10)) + digits[i + 1 :] for i in range(2, 8)]
+        elif kind == "dob_transposed":
+            texts = [digits[:i] + digits[i + 1] + digits[i] + digits[i + 2 :] for i in range(2, 7)]
+        elif kind == "dob_digits":
+            texts = []
+            for _ in range(20):
+                text = list(digits)
+                for i in rng.sample(range(2, 8), rng.choice((2, 3))):
+                    text[i] = rng.choice([d for d in "0123456789" if d != digits[i]])
+                texts.append("".join(text))
+        elif kind == "dob_wrong":
+            texts = [self._wrong_date(date).strftime("%Y%m%d")]
+        else:
+            raise ValueError(f"unknown error kind {kind}")
+        rng.shuffle(texts)
+        for text in texts:
             try:
-                slipped = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+                changed = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
             except ValueError:
                 continue
-            if slipped != date and slipped <= self.population.reference_date:
-                return slipped
+            if changed != date and changed <= self.population.reference_date:
+                return changed
+        return None
+
+    def _wrong_date(self, date: dt.date) -> dt.date:
+        """A parent's birth date, the enrolment date, or a 1 January placeholder."""
+        rng = self.rng
+        reason = rng.choice(("parent", "enrolment", "placeholder"))
+        if reason == "parent":
+            year = date.year - rng.randint(18, 40)
+            return dt.date(year, rng.randint(1, 12), rng.randint(1, 28))
+        if reason == "enrolment":
+            year = self.population.reference_date.year - rng.randint(0, 2)
+            return dt.date(year, 9, rng.randint(1, 30))
+        return dt.date(date.year, 1, 1)
 
     def with_errors(self, person: Person, count: int) -> tuple[Person, tuple[str, ...]]:
-        """``person`` with ``count`` different applicable errors, drawn uniformly by kind."""
+        """``person`` with ``count`` applicable errors of different kinds (at most one per
+        group), drawn in the proportions of ``KIND_WEIGHTS``."""
         kinds: list[str] = []
+        weights = list(KIND_WEIGHTS.values())
         while len(kinds) < count:
-            kind = self.rng.choice(ERROR_KINDS)
-            if kind in kinds or (
-                kind.startswith("postcode") and any(k.startswith("postcode") for k in kinds)
-            ):
+            kind = self.rng.choices(ERROR_KINDS, weights=weights)[0]
+            group = _GROUPS.get(kind, kind)
+            if any(_GROUPS.get(k, k) == group for k in kinds):
                 continue
             changed = self.apply(person, kind)
             if changed is not None:
@@ -308,23 +379,31 @@ def noisy_queries(
     registered: list[Person],
     count: int,
     variants: NameVariants,
-    two_errors: float = 0.10,
+    two_errors: float = 0.20,
+    three_errors: float = 0.05,
     strangers: float = 0.10,
 ) -> Iterator[Query]:
-    """Queries with ground truth: one error each, ``two_errors`` of them two, and
-    ``strangers`` of them for people who are not registered (searched without errors)."""
+    """Queries with ground truth: ``strangers`` of them for people who are not registered
+    (searched without errors), ``two_errors`` and ``three_errors`` of them with two and three
+    errors, the rest with one."""
     noise = Noise(population, variants)
     rng = population.rng
     known = {(p.given_name, p.family_name, p.date_of_birth) for p in registered}
     for _ in range(count):
-        if rng.random() < strangers:
+        draw = rng.random()
+        if draw < strangers:
             stranger = population.person()
             while (stranger.given_name, stranger.family_name, stranger.date_of_birth) in known:
                 stranger = population.person()
             yield Query(stranger, None, ())
             continue
+        if draw < strangers + three_errors:
+            errors = 3
+        elif draw < strangers + three_errors + two_errors:
+            errors = 2
+        else:
+            errors = 1
         truth = rng.randrange(len(registered))
-        errors = 2 if rng.random() < two_errors / (1 - strangers) else 1
         person, kinds = noise.with_errors(registered[truth], errors)
         if person.previous_family_name == registered[truth].previous_family_name:
             # A search carries a previous family name only when the error put one there.

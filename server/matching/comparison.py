@@ -2,8 +2,9 @@
 
 Each field's level is what the scoring weights (``server/data/match_weights.json``) are indexed
 by. The levels follow the real errors seen in learner data: typing slips, swapped given and
-family names, a changed family name, day and month swapped, one wrong digit in a date, a
-moved or missing postcode, and an unknown gender.
+family names, one name typed into the other field, a changed family name, day and month
+swapped, one wrong or two transposed digits in a date, a date right only in part (year and
+month, or month and day), a moved or missing postcode, and an unknown gender.
 """
 
 from __future__ import annotations
@@ -17,9 +18,17 @@ from miap.server.matching.normalise import NameVariants, known_postcode
 
 #: Levels per field, best first. ``different``/``mismatch`` is the floor of every field.
 LEVELS = {
-    "given": ("exact", "variant", "typo", "similar", "swapped", "different"),
-    "family": ("exact", "previous", "typo", "similar", "swapped", "different"),
-    "dob": ("exact", "swapped_dm", "one_digit", "different"),
+    "given": ("exact", "variant", "typo", "similar", "swapped", "crossed", "different"),
+    "family": ("exact", "previous", "typo", "similar", "swapped", "crossed", "different"),
+    "dob": (
+        "exact",
+        "swapped_dm",
+        "transposed",
+        "one_digit",
+        "year_month",
+        "month_day",
+        "different",
+    ),
     "gender": ("match", "unknown", "mismatch"),
     "postcode": ("exact", "sector", "district", "missing", "different"),
 }
@@ -93,13 +102,22 @@ def family_level(probe: Probe, stored: Stored) -> str:
 
 
 def dob_level(query: dt.date, stored: dt.date) -> str:
+    """Whole agreement, the usual slips (day/month swapped, adjacent digits transposed, one
+    wrong digit), then partial agreement: the year and month, or the month and day."""
     if query == stored:
         return "exact"
     if query.year == stored.year and (query.month, query.day) == (stored.day, stored.month):
         return "swapped_dm"
     a, b = query.strftime("%Y%m%d"), stored.strftime("%Y%m%d")
-    if sum(x != y for x, y in zip(a, b, strict=True)) == 1:
+    wrong = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(wrong) == 2 and wrong[1] == wrong[0] + 1 and a[wrong[0]] == b[wrong[1]]:
+        return "transposed"
+    if len(wrong) == 1:
         return "one_digit"
+    if (query.year, query.month) == (stored.year, stored.month):
+        return "year_month"
+    if (query.month, query.day) == (stored.month, stored.day):
+        return "month_day"
     return "different"
 
 
@@ -125,16 +143,23 @@ _NAME_AGREEMENT = {"exact", "variant", "typo", "previous"}
 
 
 def compare(probe: Probe, stored: Stored, variants: NameVariants) -> dict[str, str]:
-    """The agreement level of every field; given and family names are also tried swapped."""
+    """The agreement level of every field.
+
+    When the names do not both agree as written, they are tried crossed: both agreeing the
+    other way round is ``swapped``; one name agreeing with the other field (typed there while
+    the field it belongs to holds something new) is ``crossed`` for the field it was typed in.
+    """
     given = given_level(probe.given, stored.given, variants)
     family = family_level(probe, stored)
     if not (given in _NAME_AGREEMENT and family in _NAME_AGREEMENT):
-        crossed = (
-            given_level(probe.given, stored.family, variants),
-            given_level(probe.family, stored.given, variants),
-        )
-        if all(level in _NAME_AGREEMENT for level in crossed):
+        given_as_family = given_level(probe.given, stored.family, variants) in _NAME_AGREEMENT
+        family_as_given = given_level(probe.family, stored.given, variants) in _NAME_AGREEMENT
+        if given_as_family and family_as_given:
             given = family = "swapped"
+        elif given_as_family and given not in _NAME_AGREEMENT:
+            given = "crossed"
+        elif family_as_given and family not in _NAME_AGREEMENT:
+            family = "crossed"
     return {
         "given": given,
         "family": family,

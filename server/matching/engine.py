@@ -11,14 +11,16 @@ ten; more than ten = too many.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from miap.server.matching.comparison import Probe, Stored, compare, is_exact
@@ -30,6 +32,7 @@ from miap.server.matching.normalise import (
     postcode_key,
     sound_key,
 )
+from miap.server.outcomes import Outcome
 from miap.storage.models import Learner
 
 #: The national service never returns more than this many possible matches.
@@ -38,10 +41,10 @@ MAX_MATCHES = 10
 CANDIDATE_LIMIT = 2000
 WEIGHTS_ENV = "MIAP_MATCH_WEIGHTS"
 
-NO_MATCH = "WSRC0001"
-TOO_MANY = "WSRC0002"
-POSSIBLE = "WSRC0003"
-EXACT = "WSRC0004"
+NO_MATCH = Outcome.NO_MATCH
+TOO_MANY = Outcome.TOO_MANY
+POSSIBLE = Outcome.POSSIBLE
+EXACT = Outcome.EXACT
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class Demographics:
 
 @dataclass
 class FindResult:
-    code: str
+    code: Outcome
     learners: list[Learner] = field(default_factory=list)
 
 
@@ -162,21 +165,96 @@ def swapped_day_month(date: dt.date) -> dt.date | None:
 
 def one_digit_variants(date: dt.date, today: dt.date | None = None) -> set[dt.date]:
     """Real dates, 1900 to today, whose YYYYMMDD differs from ``date`` in one digit."""
-    today = today or dt.date.today()
     digits = date.strftime("%Y%m%d")
+    texts = (
+        digits[:position] + digit + digits[position + 1 :]
+        for position in range(8)
+        for digit in "0123456789"
+        if digit != digits[position]
+    )
+    return _real_dates(texts, today)
+
+
+def transposed_variants(date: dt.date, today: dt.date | None = None) -> set[dt.date]:
+    """Real dates, 1900 to today, whose YYYYMMDD is ``date``'s with two adjacent digits
+    exchanged (20070419 typed as 20070491 is no date; 20070412 as 20070421 is)."""
+    digits = date.strftime("%Y%m%d")
+    texts = (
+        digits[:i] + digits[i + 1] + digits[i] + digits[i + 2 :]
+        for i in range(7)
+        if digits[i] != digits[i + 1]
+    )
+    return _real_dates(texts, today)
+
+
+def _real_dates(texts: Iterable[str], today: dt.date | None) -> set[dt.date]:
+    today = today or dt.date.today()
     found = set()
-    for position in range(8):
-        for digit in "0123456789":
-            if digit == digits[position]:
-                continue
-            text = digits[:position] + digit + digits[position + 1 :]
-            try:
-                variant = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-            except ValueError:
-                continue
-            if dt.date(1900, 1, 1) <= variant <= today:
-                found.add(variant)
+    for text in texts:
+        try:
+            date = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            continue
+        if dt.date(1900, 1, 1) <= date <= today:
+            found.add(date)
     return found
+
+
+@functools.cache
+def candidate_statement(with_postcode: bool) -> Select:
+    """The blocking query, built once per shape with bound parameters (lists expand at
+    execution), so SQLAlchemy compiles it once and serves it from its statement cache.
+
+    Blocks, each read through an index (never a scan of the register):
+
+    * a near birth date (the same, or day and month swapped) with the Soundex of either name
+      in either field (``ix_learners_dob_family_sound``, ``ix_learners_dob_given_sound``);
+    * a wide birth date (near, one digit wrong, two adjacent digits transposed) with both
+      names' Soundex, either way round (``ix_learners_sounds_dob``);
+    * any birth date with the exact name pair — the given name or a variant of it, the family
+      name or the previous one — or that pair crossed (``uq_learners_identity``, whose leading
+      columns are the two name keys): a wholly wrong date of birth;
+    * any birth date at the same postcode, with the Soundex of either name in either field or
+      a wide birth date (``ix_learners_postcode``): a wrong date with a name problem too.
+    """
+    near = Learner.date_of_birth.in_(bindparam("near", expanding=True))
+    wide = Learner.date_of_birth.in_(bindparam("wide", expanding=True))
+    sounds = bindparam("sounds", expanding=True)
+    given_sound, family_sound = bindparam("given_sound"), bindparam("family_sound")
+    given, family = bindparam("given"), bindparam("family")
+    blocks = [
+        near & Learner.family_sound.in_(sounds),
+        near & Learner.given_sound.in_(sounds),
+        wide
+        & or_(
+            and_(Learner.family_sound == family_sound, Learner.given_sound == given_sound),
+            and_(Learner.family_sound == given_sound, Learner.given_sound == family_sound),
+        ),
+        Learner.given_key.in_(bindparam("givens", expanding=True))
+        & Learner.family_key.in_(bindparam("families", expanding=True)),
+        (Learner.given_key == family) & (Learner.family_key == given),
+    ]
+    if with_postcode:
+        blocks.append(
+            (Learner.postcode_key == bindparam("postcode"))
+            & or_(Learner.family_sound.in_(sounds), Learner.given_sound.in_(sounds), wide)
+        )
+    # Merged duplicates and withdrawn ULNs are dropped after the read (see ``scored``):
+    # a filter on them here would tempt SQLite into their mostly-NULL indexes.
+    return select(*_COLUMNS).where(or_(*blocks)).limit(CANDIDATE_LIMIT)
+
+
+#: How rare the searched name pair is, for a candidate holding it: a pair only one learner
+#: holds says more than one shared by many (a term-frequency adjustment of the name weights).
+PAIR_LEVELS = ("unique", "shared", "other")
+
+
+def pair_level(levels: dict[str, str], holders: int) -> str:
+    """``unique`` or ``shared`` for a candidate with both names exactly as searched, by how
+    many learners (``holders``) hold that pair; ``other`` for everyone else."""
+    if levels["given"] != "exact" or levels["family"] != "exact":
+        return "other"
+    return "unique" if holders == 1 else "shared"
 
 
 class ScoringMatcher:
@@ -201,50 +279,50 @@ class ScoringMatcher:
             postcode=keys["postcode_key"],
         )
 
-    def candidates(self, probe: Probe) -> Select:
-        """Indexed blocks that hold every learner within one or two likely errors of ``probe``.
-
-        Same or day/month-swapped birth date with the same Soundex of either name (either way
-        round); or a birth date one digit away (or swapped) with both names' Soundex or with
-        the same postcode. Never a scan of the register.
-        """
-        near = [probe.date_of_birth]
-        if (swapped := swapped_day_month(probe.date_of_birth)) is not None:
-            near.append(swapped)
-        wide = sorted(set(near) | one_digit_variants(probe.date_of_birth))
-        given_sound = sound_key(probe.given)
-        family_sound = sound_key(probe.family)
-        givens = {sound_key(key) for key in self.variants.variants(probe.given)}
-        families = {family_sound, sound_key(probe.previous_family)}
-        names = givens | families | {given_sound}
-        names.discard(None)
-        born = Learner.date_of_birth.in_(near)
-        blocks = [
-            born & Learner.family_sound.in_(sorted(names)),
-            born & Learner.given_sound.in_(sorted(names)),
-            Learner.date_of_birth.in_(wide)
-            & or_(
-                and_(Learner.family_sound == family_sound, Learner.given_sound == given_sound),
-                and_(Learner.family_sound == given_sound, Learner.given_sound == family_sound),
-            ),
-        ]
-        if known_postcode(probe.postcode):
-            blocks.append(
-                Learner.date_of_birth.in_(wide) & (Learner.postcode_key == probe.postcode)
-            )
-        # Merged duplicates and withdrawn ULNs are dropped after the read (see ``scored``):
-        # a filter on them here would tempt SQLite into their mostly-NULL indexes.
-        return select(*_COLUMNS).where(or_(*blocks)).limit(CANDIDATE_LIMIT)
+    def candidates(self, probe: Probe) -> tuple[Select, dict[str, object]]:
+        """The blocking statement for ``probe`` (see ``candidate_statement``) and its values."""
+        born = probe.date_of_birth
+        near = {born}
+        if (swapped := swapped_day_month(born)) is not None:
+            near.add(swapped)
+        wide = near | one_digit_variants(born) | transposed_variants(born)
+        given_sound, family_sound = sound_key(probe.given), sound_key(probe.family)
+        givens = self.variants.variants(probe.given) | {probe.given}
+        families = {probe.family, probe.previous_family}
+        sounds = {sound_key(key) for key in givens | families}
+        values: dict[str, object] = {
+            "near": sorted(near),
+            "wide": sorted(wide),
+            "sounds": sorted(sounds - {None}),
+            "given_sound": given_sound,
+            "family_sound": family_sound,
+            "givens": sorted(givens - {None}),
+            "families": sorted(families - {None}),
+            "given": probe.given,
+            "family": probe.family,
+        }
+        postcode = known_postcode(probe.postcode)
+        if postcode:
+            values["postcode"] = postcode
+        return candidate_statement(bool(postcode)), values
 
     def scored(self, session: Session, query: Demographics) -> list[Scored]:
         """Every candidate with its levels and score, best first."""
         probe = self.probe(query)
         results = []
-        for row in session.execute(self.candidates(probe)):
-            if row.merged_into_id is not None or row.deleted_at is not None:
-                continue
-            stored = _stored(row)
-            levels = compare(probe, stored, self.variants)
+        statement, values = self.candidates(probe)
+        rows = [
+            row
+            for row in session.execute(statement, values)
+            if row.merged_into_id is None and row.deleted_at is None
+        ]
+        # Every live holder of the searched name pair is a candidate (the name-pair block).
+        holders = sum(
+            row.given_key == probe.given and row.family_key == probe.family for row in rows
+        )
+        for row in rows:
+            levels = compare(probe, _stored(row), self.variants)
+            levels["pair"] = pair_level(levels, holders)
             results.append(Scored(row.id, row.uln, levels, self.weights.score(levels)))
         results.sort(key=lambda item: (-item.score, item.uln))
         return results

@@ -10,22 +10,31 @@ from importlib.resources import files
 from pathlib import Path
 
 import jellyfish
+from anyascii import anyascii
 
 #: The LRS convention for "postcode not known".
 UNKNOWN_POSTCODE = "ZZ999ZZ"
 VARIANTS_ENV = "MIAP_NAME_VARIANTS"
+#: Longest name key stored (the key columns' length).
+KEY_LENGTH = 100
 
 
 def name_key(value: str | None) -> str | None:
-    """Upper-case A–Z only: accents folded; apostrophes, hyphens and spaces dropped.
+    """Upper-case A–Z of the name transliterated to ASCII (anyascii); apostrophes, hyphens and
+    spaces dropped.
 
-    O'Neil, ONeil and O Neil share one key, as do Smith-Jones and Smith Jones.
+    O'Neil, ONeil and O Neil share one key, as do Smith-Jones and Smith Jones; Ødegård is
+    ODEGARD, Łukasz LUKASZ, Σοφία SOFIA, 李 LI, so a search typed in ASCII finds a name stored
+    in its own script. A name that transliterates to no letter at all (symbols only) keys as
+    itself, casefolded without spaces: equal names still compare equal, and a name never
+    loses its key. Keys are cut at ``KEY_LENGTH`` (one character can transliterate to several).
     """
     if value is None:
         return None
-    folded = unicodedata.normalize("NFKD", value)
-    key = "".join(ch for ch in folded.upper() if "A" <= ch <= "Z")
-    return key or None
+    key = "".join(ch for ch in anyascii(value).upper() if "A" <= ch <= "Z")
+    if not key:
+        key = "".join(unicodedata.normalize("NFKC", value).casefold().split())
+    return key[:KEY_LENGTH] or None
 
 
 def sound_key(key: str | None) -> str | None:
