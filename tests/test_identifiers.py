@@ -1,4 +1,4 @@
-"""ULN, UPN and UKPRN rules: every vector of shared/spec/identifiers.md, plus allocation."""
+"""ULN, UPN and UKPRN rules: every vector of docs/identifiers.md, plus allocation."""
 
 import random
 
@@ -58,9 +58,13 @@ def test_allocation_skips_prefixes_without_check_digit():
 
 
 def test_allocation_never_issues_the_temporary_placeholder():
+    """The placeholder's own prefix, drawn, gives the prefix's one valid ULN instead."""
     assert not is_valid_uln(TEMPORARY_ULN)
-    draws = iter([899_999_999, 0])  # 999999999 then 100000000
-    assert random_uln(lambda _bound: next(draws)) != TEMPORARY_ULN
+    assert random_uln(lambda _bound: 899_999_999) == "9999999998"
+    # The fifty highest prefixes, in turn (one without a check digit is passed over).
+    draws = iter(range(899_999_999, 899_999_949, -1))
+    highest = {random_uln(lambda _bound: next(draws)) for _ in range(45)}
+    assert TEMPORARY_ULN not in highest and all(is_valid_uln(uln) for uln in highest)
 
 
 def test_allocated_ulns_are_valid_and_not_sequential():

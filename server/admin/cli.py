@@ -190,14 +190,14 @@ def _run(args: argparse.Namespace) -> int:
         _print_demo(settings, db, counts)
         db.dispose()
         return _serve(settings)
+    if args.command == "synth":
+        return _synth(args, url)
+    if args.command == "serve":
+        return _serve(settings)
     _require_existing(url)
     if args.command == "provider":
         return _provider(args, url)
-    if args.command == "learner":
-        return _learner(args, url)
-    if args.command == "synth":
-        return _synth(args, url)
-    return _serve(settings)
+    return _learner(args, url)
 
 
 def _require_existing(url: str) -> None:
@@ -234,6 +234,7 @@ def _synth(args: argparse.Namespace, url: str) -> int:
     population = synth.Population(args.seed)
     people = list(population.people(args.count))
     if args.load:
+        _require_existing(url)
         db = Database(url)
         _require_schema(db)
         synth.load(db, people, args.ukprn)

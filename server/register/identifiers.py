@@ -1,4 +1,4 @@
-"""ULN, UPN and UKPRN check algorithms (shared/spec/identifiers.md) and ULN allocation."""
+"""ULN, UPN and UKPRN check algorithms (``docs/identifiers.md``) and ULN allocation."""
 
 from __future__ import annotations
 
@@ -63,6 +63,6 @@ def random_uln(randbelow: Callable[[int], int] = secrets.randbelow) -> str:
         prefix = str(100_000_000 + randbelow(900_000_000))
         check = uln_check_digit(prefix)
         if check is not None:
-            uln = prefix + str(check)
-            if uln != TEMPORARY_ULN:
-                return uln
+            # Every ULN drawn passes its check, so the placeholder 9999999999 (which fails it:
+            # prefix 999999999 takes check digit 8) can never be issued.
+            return prefix + str(check)
