@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,7 +31,7 @@ from miap.client.exceptions import (
     LrsProtocolError,
     LrsRequestError,
 )
-from miap.client.lrs import LrsClient
+from miap.client.lrs import LrsClient, report_entries
 
 PROG = "miap-client"
 DEFAULT_USER = "miap-client"
@@ -84,6 +85,17 @@ CHOICES = {
 
 class UsageError(Exception):
     """Bad arguments or missing credentials (exit status 2)."""
+
+
+_ULN = re.compile(r"[1-9][0-9]{9}")
+
+
+def uln_argument(value: str) -> str:
+    """A ULN argument of the contract's form (ten digits, not starting with 0), else exit 2
+    before anything is sent; the check digit is the service's to judge."""
+    if not _ULN.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a ULN (ten digits, not starting 0)")
+    return value
 
 
 # -- arguments --------------------------------------------------------------------------------
@@ -150,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     find_uln = command("find-uln", "find a learner by ULN and names")
-    find_uln.add_argument("uln", metavar="ULN")
+    find_uln.add_argument("uln", metavar="ULN", type=uln_argument)
     find_uln.add_argument("--given", required=True, help="given name")
     find_uln.add_argument("--family", required=True, help="family name")
     find_uln.add_argument("--find-type", choices=("FUL", "CHK"), default="FUL")
@@ -178,21 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
         "details you want kept (look them up first with `find-uln --json`). --version is "
         "the VersionNumber last read; a stale one fails with WSEC0702.",
     )
-    update.add_argument("uln", metavar="ULN")
+    update.add_argument("uln", metavar="ULN", type=uln_argument)
     update.add_argument(
         "--version", required=True, type=int, help="VersionNumber last read (find-uln)"
     )
     _learner_options(update)
 
     verify = command("verify", "check a learner's ULN against names (and DOB, gender)")
-    verify.add_argument("uln", metavar="ULN")
+    verify.add_argument("uln", metavar="ULN", type=uln_argument)
     verify.add_argument("--given", required=True, help="given name")
     verify.add_argument("--family", required=True, help="family name")
     verify.add_argument("--dob", help="date of birth, YYYY-MM-DD")
     verify.add_argument("--gender", choices=CHOICES["Gender"])
 
     retrieve = command("retrieve", "look up ULNs (up to 200): names, DOB, gender, master ULN")
-    retrieve.add_argument("ulns", metavar="ULN", nargs="+")
+    retrieve.add_argument("ulns", metavar="ULN", nargs="+", type=uln_argument)
 
     for name, help_text in (
         ("merged-report", "ULNs merged and unmerged between two dates"),
@@ -329,23 +341,35 @@ def run_retrieve(client: LrsClient, args: argparse.Namespace) -> tuple[Any, list
 
 
 def run_merged_report(client: LrsClient, args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """Merges and unmerges: the ULN merged in (or split off) and its master, each with the
+    names and date of birth the report gives, and the day it happened."""
     result = client.merged_unmerged_report(args.from_date, args.to_date)
-    report = result.get("ULNReport") or {}
     rows = []
-    for group, item, stamp, action in (
-        ("MergedLearners", "MergedLearner", "DateMerged", "merged"),
-        ("UnmergedLearners", "UnmergedLearner", "DateUnmerged", "unmerged"),
-    ):
-        for entry in (report.get(group) or {}).get(item) or []:
-            rows.append([action, entry.get("ULN"), entry.get("MasterULN"), entry.get(stamp)])
-    return result, _report_lines(result, ["Action", "ULN", "Master ULN", "When"], rows)
+    for entry in report_entries(result):
+        prefix = "Merged" if entry["Action"] == "merged" else "Unmerged"
+        rows.append(
+            [
+                entry["Action"],
+                entry.get(f"{prefix}ULN"),
+                entry.get(f"{prefix}GivenName"),
+                entry.get(f"{prefix}FamilyName"),
+                entry.get(f"{prefix}DateOfBirth"),
+                entry.get("MasterULN"),
+                entry.get("MasterGivenName"),
+                entry.get("MasterFamilyName"),
+                entry.get("MasterDateOfBirth"),
+                entry.get(f"{prefix}Date"),
+            ]
+        )
+    headings = ["Action", "ULN", "Given name", "Family name", "Date of birth", "Master ULN"]
+    headings += ["Master given name", "Master family name", "Master date of birth", "Date"]
+    return result, _report_lines(result, headings, rows)
 
 
 def run_deleted_report(client: LrsClient, args: argparse.Namespace) -> tuple[Any, list[str]]:
     result = client.deleted_report(args.from_date, args.to_date)
-    entries = ((result.get("ULNReport") or {}).get("DeletedLearners") or {}).get("DeletedLearner")
-    rows = [[entry.get("ULN"), entry.get("DeletedDate")] for entry in entries or []]
-    return result, _report_lines(result, ["ULN", "Withdrawn"], rows)
+    rows = [[entry.get("ULN"), entry.get("DeletedDate")] for entry in report_entries(result)]
+    return result, _report_lines(result, ["ULN", "Deleted date"], rows)
 
 
 def _report_lines(result: dict, headings: list[str], rows: list[list[Any]]) -> list[str]:

@@ -20,6 +20,25 @@ RESPONSE_CODES: dict[str, str] = {
     "WSEC0136": "supplied ULN is invalid",
 }
 
+#: Fault (MIAPAPIException) ErrorCodes: the spec's, then miap's own (docs/contract.md).
+FAULT_CODES: dict[str, str] = {
+    "WSEC0001": "badly formed request (schema validation)",
+    "WSEC0004": "service out of hours",
+    "WSEC0136": "supplied ULN is invalid",
+    "WSEC0206": "learner has not agreed to share data",
+    "WSEC0208": "learner could not be verified",
+    "WSEC0701": "no learner holds the ULN to be updated",
+    "WSEC0702": "VersionNumber is out of date",
+    "WSEC0703": "the update would duplicate another learner",
+    "WSEC0704": "the ULN has been merged into another ULN",
+    "WSEC0705": "the ULN has been withdrawn",
+    "WSEC0706": "the learner's details could not be stored",
+    "WSEC0801": "authentication failed",
+    "WSEC0802": "the organisation is not an active provider",
+    "WSEC0803": "the request names no organisation (UKPRN)",
+    "WSEC0999": "internal error",
+}
+
 GENDERS: dict[str, str] = {"0": "not known", "1": "male", "2": "female", "9": "not specified"}
 
 FAILURE_FLAGS: dict[str, str] = {
@@ -38,5 +57,5 @@ def describe(code: str | None) -> str:
     """``"WSRC0004 exact match"``; an unknown code is returned as it is."""
     if not code:
         return "(no response code)"
-    meaning = RESPONSE_CODES.get(code)
+    meaning = RESPONSE_CODES.get(code) or FAULT_CODES.get(code)
     return f"{code} {meaning}" if meaning else code

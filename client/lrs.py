@@ -23,6 +23,7 @@ import requests
 import zeep
 import zeep.exceptions
 import zeep.helpers
+import zeep.proxy
 from lxml import etree
 
 from miap.client.exceptions import (
@@ -32,8 +33,29 @@ from miap.client.exceptions import (
     LrsRequestError,
 )
 
-BINDING = "{http://learner.webservice.miap.gov.uk}LearnerBinding"
+#: The national WSDL's service and its one port; toolkits generated from it bind by these names.
+SERVICE = "LearnerService"
+PORT = "LearnerService"
 LEARNER_NS = "http://api.lrs.miap.gov.uk/learner"
+
+#: The report items (learner:MergedLearner, learner:UnmergedLearner, learner:DeletedLearner) as
+#: the spec names their elements, in wire order. Every ``…DateOfBirth`` and ``…Date`` is a date
+#: (``YYYY-MM-DD``), never a date-time.
+MERGED_FIELDS: tuple[str, ...] = (
+    "MasterULN",
+    "MasterFamilyName",
+    "MasterGivenName",
+    "MasterDateOfBirth",
+    "MergedULN",
+    "MergedFamilyName",
+    "MergedGivenName",
+    "MergedDateOfBirth",
+    "MergedDate",
+)
+UNMERGED_FIELDS: tuple[str, ...] = tuple(
+    name.replace("Merged", "Unmerged") for name in MERGED_FIELDS
+)
+DELETED_FIELDS: tuple[str, ...] = ("ULN", "DeletedDate")
 
 #: LearnerToRegister's elements, in wire order (VerificationType and AbilityToShare required).
 REGISTER_FIELDS: tuple[str, ...] = (
@@ -266,7 +288,11 @@ class LrsClient:
         self, from_date: dt.date | str, to_date: dt.date | str | None = None
     ) -> dict[str, Any]:
         """getMergedUnmergedULNsReport: merges and unmerges from ``from_date`` to ``to_date``
-        (inclusive; None = until now). ``ULNReport`` is None when nothing happened."""
+        (inclusive; None = until now). ``ULNReport`` is None when nothing happened; otherwise
+        ``ULNReport["MergedLearners"]["MergedLearner"]`` lists dicts keyed by
+        :data:`MERGED_FIELDS` (MasterULN, …, MergedULN, …, MergedDate) and
+        ``ULNReport["UnmergedLearners"]["UnmergedLearner"]`` by :data:`UNMERGED_FIELDS`. Dates
+        are ``YYYY-MM-DD`` strings, as on the wire; :func:`report_entries` flattens both."""
         return _plain(
             self._call(
                 "getMergedUnmergedULNsReport",
@@ -279,7 +305,9 @@ class LrsClient:
     def deleted_report(
         self, from_date: dt.date | str, to_date: dt.date | str | None = None
     ) -> dict[str, Any]:
-        """getDeletedULNsReport: ULNs withdrawn from ``from_date`` to ``to_date`` (inclusive)."""
+        """getDeletedULNsReport: ULNs withdrawn from ``from_date`` to ``to_date`` (inclusive);
+        ``ULNReport["DeletedLearners"]["DeletedLearner"]`` lists ``{"ULN", "DeletedDate"}``
+        dicts (None when nothing was withdrawn)."""
         return _plain(
             self._call(
                 "getDeletedULNsReport",
@@ -311,7 +339,20 @@ class LrsClient:
             session=self._session, timeout=self.timeout, operation_timeout=self.timeout
         )
         self._client = zeep.Client(self.wsdl, transport=transport)
-        return self._client.create_service(BINDING, self.url)
+        # Bind by the national names, as a toolkit generated from the national WSDL does (a
+        # WSDL without service LearnerService / port LearnerService fails here), then post to
+        # ``url`` whatever address the WSDL names.
+        try:
+            port = self._client.wsdl.services[SERVICE].ports[PORT]
+            self._client.bind(SERVICE, PORT)
+        except (KeyError, ValueError):
+            raise LrsProtocolError(
+                f"{self.wsdl} has no service {SERVICE} with a port named {PORT}: "
+                "not the LearnerService contract"
+            ) from None
+        return zeep.proxy.ServiceProxy(
+            self._client, port.binding, **{**port.binding_options, "address": self.url}
+        )
 
     def _call(self, operation: str, **arguments: Any) -> Any:
         method: Callable[..., Any] = getattr(self.service, operation)
@@ -324,11 +365,14 @@ class LrsClient:
 
 
 def _text(value: Any) -> Any:
-    """Dates as YYYY-MM-DD, numbers as text (every coded field is a string on the wire)."""
+    """Dates as YYYY-MM-DD, numbers as text (every coded field is a string on the wire).
+
+    Every date a request carries (DateOfBirth, FromDate, …) is a date: a datetime is sent as
+    its date, since a time part would break the contract."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, bool):
@@ -361,6 +405,22 @@ def _plain(value: Any) -> Any:
     return zeep.helpers.serialize_object(value, target_cls=dict)
 
 
+def report_entries(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The entries of a merged/unmerged or deleted report, flattened in wire order: each item
+    dict (keyed as on the wire) with an ``"Action"`` of ``"merged"``, ``"unmerged"`` or
+    ``"deleted"`` added. Empty when the report has no ``ULNReport``."""
+    report = result.get("ULNReport") or {}
+    entries: list[dict[str, Any]] = []
+    for group, item, action in (
+        ("MergedLearners", "MergedLearner", "merged"),
+        ("UnmergedLearners", "UnmergedLearner", "unmerged"),
+        ("DeletedLearners", "DeletedLearner", "deleted"),
+    ):
+        for entry in (report.get(group) or {}).get(item) or []:
+            entries.append({"Action": action, **entry})
+    return entries
+
+
 def _find_result(reply: Any) -> dict[str, Any]:
     result = _plain(reply)
     result["Learner"] = list(result.get("Learner") or [])
@@ -379,13 +439,15 @@ def _translate(action: Callable[[], Any], doing: str, timeout: float) -> Any:
             f"could not {doing}: no answer within {timeout:g} s{note}"
         ) from exc
     except requests.HTTPError as exc:
+        # The service was reached but did not answer in SOAP: an unusable answer, not a
+        # connection failure (a wrong path is HTTP 404, for example).
         status = exc.response.status_code if exc.response is not None else "?"
-        raise LrsConnectionError(f"could not {doing}: HTTP status {status}") from exc
+        raise LrsProtocolError(f"could not {doing}: HTTP status {status}") from exc
     except requests.RequestException as exc:
         raise LrsConnectionError(f"could not {doing}: {_reason(exc)}") from exc
     except zeep.exceptions.TransportError as exc:
         if exc.status_code and exc.status_code != 200:
-            raise LrsConnectionError(
+            raise LrsProtocolError(
                 f"could not {doing}: HTTP status {exc.status_code} without a SOAP answer"
             ) from exc
         raise LrsProtocolError(f"could not {doing}: the answer is not a SOAP message") from exc

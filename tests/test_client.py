@@ -4,22 +4,27 @@ against a real server on each backend."""
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
+import requests
 
 from miap.client import (
     LrsClient,
     LrsConnectionError,
     LrsFault,
+    LrsProtocolError,
     LrsRequestError,
     describe,
 )
 from miap.client.cli import main
+from miap.client.lrs import MERGED_FIELDS, report_entries
 from tests.conftest import TEST_PASSWORD, TEST_UKPRN
 from tests.support import REPO, free_port, run_miap, synthetic_person
 
@@ -192,6 +197,7 @@ def test_bad_requests_are_refused_before_sending():
 
 def test_describe_response_codes():
     assert describe("WSRC0004") == "WSRC0004 exact match"
+    assert describe("WSEC0706") == "WSEC0706 the learner's details could not be stored"
     assert describe("WSRC9999") == "WSRC9999"
 
 
@@ -397,6 +403,50 @@ def test_cli_closed_port_exits_4():
     assert result.stdout == ""
 
 
+class _NotFound(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the http.server hook
+        self.send_error(404)
+
+    do_POST = do_GET
+
+    def log_message(self, *args) -> None:  # noqa: ANN002 - keep the test output quiet
+        pass
+
+
+def test_cli_http_404_exits_5_not_unreachable(server):
+    """A web server answered, with HTTP 404 and no SOAP: unusable (5), not unreachable (4)."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        env = cli_env(
+            MIAP_URL=f"http://127.0.0.1:{other.server_port}/LearnerService.svc",
+            MIAP_UKPRN=TEST_UKPRN,
+            MIAP_PASSWORD=TEST_PASSWORD,
+        )
+        for wsdl in ([], ["--wsdl", server.wsdl]):  # the WSDL fetch, then the call itself
+            result = cli(*wsdl, "retrieve", UNUSED_ULN, env=env)
+            assert result.returncode == 5, result.stderr
+            assert "404" in result.stderr and "Traceback" not in result.stderr
+        other.shutdown()
+
+
+def test_cli_malformed_ulns_exit_2_before_anything_is_sent():
+    # A closed port: if the client tried to send, it would exit 4, not 2.
+    env = cli_env(
+        MIAP_URL=f"http://127.0.0.1:{free_port()}/LearnerService.svc",
+        MIAP_UKPRN=TEST_UKPRN,
+        MIAP_PASSWORD=TEST_PASSWORD,
+    )
+    for args in (
+        ["retrieve", "12"],
+        ["retrieve", UNUSED_ULN, "0123456789"],
+        ["find-uln", "12345ABCDE", "--given", "A", "--family", "B"],
+        ["verify", "123", "--given", "A", "--family", "B"],
+    ):
+        result = cli(*args, env=env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "is not a ULN" in result.stderr
+
+
 def test_cli_missing_credentials_exit_2():
     env = cli_env(MIAP_URL="http://127.0.0.1:9/LearnerService.svc")
     result = cli("retrieve", UNUSED_ULN, env=env)
@@ -420,21 +470,48 @@ def test_cli_main_in_process(capsys):
     assert main([]) == 2
 
 
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def test_reports_through_the_client_and_the_cli(server, lrs):
-    master, duplicate = register(lrs, synthetic_person()), register(lrs, synthetic_person())
-    withdrawn = register(lrs, synthetic_person())
+    people = [synthetic_person() for _ in range(3)]
+    master, duplicate, withdrawn = (register(lrs, person) for person in people)
     run_miap("learner", "merge", master, duplicate, "--db", server.database_url, "--by", "t")
     run_miap("learner", "delete", withdrawn, "--reason", "test", "--db", server.database_url)
-    today = dt.date.today()
+    # The server stamps merges with the UTC day, which may differ from the local one.
+    today = dt.datetime.now(dt.timezone.utc).date()
+    week = (today - dt.timedelta(days=7), today + dt.timedelta(days=1))
 
-    merged = lrs.merged_unmerged_report(today)
+    merged = lrs.merged_unmerged_report(*week)
     assert merged["ResponseCode"] == "WSRC0004"
-    entries = merged["ULNReport"]["MergedLearners"]["MergedLearner"]
-    assert (duplicate, master) in {(e["ULN"], e["MasterULN"]) for e in entries}
-    deleted = lrs.deleted_report(today, today)
-    assert withdrawn in {
-        e["ULN"] for e in deleted["ULNReport"]["DeletedLearners"]["DeletedLearner"]
+    [entry] = [
+        e
+        for e in merged["ULNReport"]["MergedLearners"]["MergedLearner"]
+        if e["MergedULN"] == duplicate
+    ]
+    assert list(entry) == list(MERGED_FIELDS)
+    master_person, duplicate_person = people[0], people[1]
+    assert entry == {
+        "MasterULN": master,
+        "MasterFamilyName": master_person["FamilyName"],
+        "MasterGivenName": master_person["GivenName"],
+        "MasterDateOfBirth": master_person["DateOfBirth"],
+        "MergedULN": duplicate,
+        "MergedFamilyName": duplicate_person["FamilyName"],
+        "MergedGivenName": duplicate_person["GivenName"],
+        "MergedDateOfBirth": duplicate_person["DateOfBirth"],
+        "MergedDate": entry["MergedDate"],
     }
+    assert DATE.fullmatch(entry["MergedDate"])
+    assert week[0] <= dt.date.fromisoformat(entry["MergedDate"]) <= week[1]
+    assert {"Action": "merged", **entry} in report_entries(merged)
+
+    # A datetime is sent as its date: every request date is a date.
+    deleted = lrs.deleted_report(dt.datetime.combine(week[0], dt.time(23, 59)), week[1])
+    [gone] = [e for e in deleted["ULNReport"]["DeletedLearners"]["DeletedLearner"]
+              if e["ULN"] == withdrawn]  # fmt: skip
+    assert list(gone) == ["ULN", "DeletedDate"] and DATE.fullmatch(gone["DeletedDate"])
+    assert deleted["FromDate"] == week[0].isoformat()
     assert lrs.deleted_report("2001-01-01", "2001-12-31") == {
         "ResponseCode": "WSRC0001",
         "FromDate": "2001-01-01",
@@ -442,8 +519,58 @@ def test_reports_through_the_client_and_the_cli(server, lrs):
         "ULNReport": None,
     }
 
-    human = cli("merged-report", "--from", today.isoformat(), env=cli_env(server))
-    assert human.returncode == 0
-    assert re.search(rf"^merged +{duplicate} +{master} ", human.stdout, re.MULTILINE), human.stdout
-    listed = cli("--json", "deleted-report", "--from", today.isoformat(), env=cli_env(server))
-    assert withdrawn in listed.stdout and json.loads(listed.stdout)["ResponseCode"] == "WSRC0004"
+    env = cli_env(server)
+    human = cli("merged-report", "--from", week[0].isoformat(), env=env)
+    assert human.returncode == 0, human.stderr
+    lines = human.stdout.splitlines()
+    assert re.fullmatch(r"WSRC0004 [0-9]+ in the range", lines[0])
+    assert lines[1].split() == [
+        "Action", "ULN", "Given", "name", "Family", "name", "Date", "of", "birth", "Master",
+        "ULN", "Master", "given", "name", "Master", "family", "name", "Master", "date", "of",
+        "birth", "Date",
+    ]  # fmt: skip
+    [row] = [line.split() for line in lines[2:] if duplicate in line]
+    assert row == [
+        "merged",
+        duplicate,
+        duplicate_person["GivenName"],
+        duplicate_person["FamilyName"],
+        duplicate_person["DateOfBirth"],
+        master,
+        master_person["GivenName"],
+        master_person["FamilyName"],
+        master_person["DateOfBirth"],
+        entry["MergedDate"],
+    ]
+    as_json = json.loads(
+        cli("--json", "merged-report", "--from", week[0].isoformat(), env=env).stdout
+    )
+    assert entry in as_json["ULNReport"]["MergedLearners"]["MergedLearner"]
+
+    listed = cli("deleted-report", "--from", week[0].isoformat(), env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split() == ["ULN", "Deleted", "date"]
+    assert [withdrawn, gone["DeletedDate"]] in [line.split() for line in listed.stdout.splitlines()]
+    listed_json = json.loads(
+        cli("--json", "deleted-report", "--from", week[0].isoformat(), env=env).stdout
+    )
+    assert listed_json["ResponseCode"] == "WSRC0004"
+    assert gone in listed_json["ULNReport"]["DeletedLearners"]["DeletedLearner"]
+    nothing = cli("deleted-report", "--from", "2001-01-01", "--to", "2001-12-31", env=env)
+    assert nothing.stdout == "WSRC0001 nothing in the range\n"
+
+
+def test_client_binds_by_the_national_service_and_port_names(server, tmp_path):
+    """A WSDL whose port is not named LearnerService is not the contract: the client says so
+    (exit 5 from the command line) rather than binding whatever port comes first."""
+    renamed = requests.get(server.wsdl, timeout=10).text.replace(
+        '<wsdl:port name="LearnerService"', '<wsdl:port name="LearnerServicePort"'
+    )
+    assert "LearnerServicePort" in renamed
+    wsdl = tmp_path / "renamed.wsdl"
+    wsdl.write_text(renamed)
+    client = LrsClient(server.url, TEST_UKPRN, TEST_PASSWORD, "client.tester", wsdl=str(wsdl))
+    with pytest.raises(LrsProtocolError, match="port named LearnerService"):
+        client.retrieve_ulns([UNUSED_ULN])
+    result = cli("--wsdl", str(wsdl), "retrieve", UNUSED_ULN, env=cli_env(server))
+    assert result.returncode == 5 and "LearnerService" in result.stderr

@@ -40,6 +40,25 @@ OPERATIONS = {
     "getDeletedULNsReport": ("reportmsg", "GetDeletedULNs", "DeletedULNsResponse"),
 }
 
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+SOAP_WSDL = "http://schemas.xmlsoap.org/wsdl/soap/"
+WSDL_TNS = "http://learner.webservice.miap.gov.uk"
+
+#: operation -> (input message, output message), as the national WSDL names them.
+MESSAGE_NAMES = {
+    "learnerByULN": ("learnerByULNRequest", "findLearnerByULNResponse"),
+    "learnerByDemographics": ("learnerByDemographicsRequest", "findLearnerByDemographicsResponse"),
+    "registerSingleLearner": ("registerSingleLearnerRequest", "registerSingleLearnerResponse"),
+    "updateSingleLearner": ("updateSingleLearnerRequest", "updateLearnerResponse"),
+    "verifyLearner": ("verifyLearnerRequest", "verifyLearnerResponse"),
+    "retrieveULNs": ("retrieveULNsRequest", "retrieveULNsResponse"),
+    "getMergedUnmergedULNsReport": (
+        "mergedUnmergedULNsReportRequest",
+        "mergedUnmergedULNsReportResponse",
+    ),
+    "getDeletedULNsReport": ("deletedULNsReportRequest", "deletedULNsReportResponse"),
+}
+
 # Synthetic values. 1000000043 and 1026893096 are valid ULN test vectors.
 ULN = "1000000043"
 ULN2 = "1026893096"
@@ -197,8 +216,8 @@ def find_response(linked: str) -> str:
   <FamilyName>Testperson</FamilyName>
   <GivenName>Example</GivenName>
   <Learner>
-    <CreatedDate>2024-01-02 03:04:05</CreatedDate>
-    <LastUpdatedDate>2024-06-07 23:59:59</LastUpdatedDate>
+    <CreatedDate>2024-01-02</CreatedDate>
+    <LastUpdatedDate>2024-06-07</LastUpdatedDate>
     <ULN>{ULN}</ULN>
     <MasterSubstituted>Y</MasterSubstituted>
     <GivenName>Example</GivenName>
@@ -275,11 +294,11 @@ RESPONSES = {
         <MasterFamilyName>Testperson</MasterFamilyName>
         <MasterGivenName>Example</MasterGivenName>
         <MasterDateOfBirth>2001-02-03</MasterDateOfBirth>
-        <ULN>{ULN2}</ULN>
-        <FamilyName>Testperson</FamilyName>
-        <GivenName>Example</GivenName>
-        <DateOfBirth>2001-02-03</DateOfBirth>
-        <DateMerged>2024-03-04 10:11:12</DateMerged>
+        <MergedULN>{ULN2}</MergedULN>
+        <MergedFamilyName>Testperson</MergedFamilyName>
+        <MergedGivenName>Example</MergedGivenName>
+        <MergedDateOfBirth>2001-02-03</MergedDateOfBirth>
+        <MergedDate>2024-03-04</MergedDate>
       </MergedLearner>
     </MergedLearners>
     <UnmergedLearners>
@@ -288,11 +307,11 @@ RESPONSES = {
         <MasterFamilyName>Testperson</MasterFamilyName>
         <MasterGivenName>Example</MasterGivenName>
         <MasterDateOfBirth>2001-02-03</MasterDateOfBirth>
-        <ULN>{ULN2}</ULN>
-        <FamilyName>Testperson</FamilyName>
-        <GivenName>Example</GivenName>
-        <DateOfBirth>2001-02-03</DateOfBirth>
-        <DateUnmerged>2024-05-06 00:00:00</DateUnmerged>
+        <UnmergedULN>{ULN2}</UnmergedULN>
+        <UnmergedFamilyName>Testperson</UnmergedFamilyName>
+        <UnmergedGivenName>Example</UnmergedGivenName>
+        <UnmergedDateOfBirth>2001-02-03</UnmergedDateOfBirth>
+        <UnmergedDate>2024-05-06</UnmergedDate>
       </UnmergedLearner>
     </UnmergedLearners>
   </ULNReport>
@@ -303,7 +322,7 @@ RESPONSES = {
   <ULNReport>
     <DeletedLearners>
       <DeletedLearner><ULN>{ULN}</ULN>
-        <DeletedDate>2024-02-03 04:05:06</DeletedDate></DeletedLearner>
+        <DeletedDate>2024-02-03</DeletedDate></DeletedLearner>
     </DeletedLearners>
   </ULNReport>
 </rp:DeletedULNsResponse>""",
@@ -344,7 +363,10 @@ def test_xsd_is_unqualified_and_imports_relatively(name):
 
 
 def test_wsdl_lists_exactly_the_published_operations(client):
-    port = client.wsdl.services["LearnerService"].ports["LearnerServicePort"]
+    assert list(client.wsdl.services) == ["LearnerService"]
+    assert list(client.wsdl.services["LearnerService"].ports) == ["LearnerService"]
+    port = client.wsdl.services["LearnerService"].ports["LearnerService"]
+    assert port.binding.name == etree.QName(WSDL_TNS, "LearnerBinding")
     operations = port.binding._operations
     assert set(operations) == set(OPERATIONS)
     for name, (ns, request, response) in OPERATIONS.items():
@@ -352,14 +374,45 @@ def test_wsdl_lists_exactly_the_published_operations(client):
         assert operation.soapaction == ""
         assert operation.input.body.qname == etree.QName(NS[ns], request)
         assert operation.output.body.qname == etree.QName(NS[ns], response)
-        assert set(operation.faults) == {"MIAPAPIException"}
+        assert set(operation.faults) == {"exception"}
     assert port.binding_options["address"] == "http://localhost:8000/LearnerService.svc"
+
+
+def test_a_strict_client_binds_by_the_national_names(client):
+    """zeep's ``bind()``, like .NET and JAXB code generated from the national WSDL, looks the
+    service and port up by name: any other name breaks it."""
+    bound = client.bind("LearnerService", "LearnerService")
+    assert set(bound._binding._operations) == set(OPERATIONS)
+    with pytest.raises(ValueError):
+        client.bind("LearnerService", "LearnerServicePort")
+
+
+def test_wsdl_uses_the_national_message_names():
+    root = etree.parse(str(WSDL_PATH)).getroot()
+    port_type = root.find(f"{{{WSDL}}}portType[@name='LearnerPortType']")
+    assert port_type is not None
+    names = {}
+    for operation in port_type.findall(f"{{{WSDL}}}operation"):
+        [input_, output] = operation.findall(f"{{{WSDL}}}input") + operation.findall(
+            f"{{{WSDL}}}output"
+        )
+        assert input_.get("message") == f"impl:{input_.get('name')}"
+        assert output.get("message") == f"impl:{output.get('name')}"
+        [fault] = operation.findall(f"{{{WSDL}}}fault")
+        assert fault.get("name") == "exception"
+        names[operation.get("name")] = (input_.get("name"), output.get("name"))
+    assert names == MESSAGE_NAMES
+    declared = {message.get("name") for message in root.findall(f"{{{WSDL}}}message")}
+    assert {name for pair in MESSAGE_NAMES.values() for name in pair} <= declared
+    for binding_operation in root.findall(f"{{{WSDL}}}binding/{{{WSDL}}}operation"):
+        [fault] = binding_operation.findall(f"{{{WSDL}}}fault")
+        assert fault.get("name") == "exception"
+        assert fault.find(f"{{{SOAP_WSDL}}}fault").get("name") == "exception"
 
 
 def test_wsdl_declares_document_literal_soap11():
     root = etree.parse(str(WSDL_PATH)).getroot()
-    wsdl = "http://schemas.xmlsoap.org/wsdl/"
-    soap = "http://schemas.xmlsoap.org/wsdl/soap/"
+    wsdl, soap = WSDL, SOAP_WSDL
     assert root.get("targetNamespace") == "http://learner.webservice.miap.gov.uk"
     binding = root.find(f"{{{wsdl}}}binding")
     assert binding.get("name") == "LearnerBinding"
@@ -368,8 +421,16 @@ def test_wsdl_declares_document_literal_soap11():
     assert soap_binding.get("transport") == "http://schemas.xmlsoap.org/soap/http"
     for use in binding.iter(f"{{{soap}}}body", f"{{{soap}}}fault"):
         assert use.get("use") == "literal"
-    fault = root.find(f"{{{wsdl}}}message[@name='MIAPAPIExceptionFault']/{{{wsdl}}}part")
-    assert fault.get("element").endswith(":MIAPAPIException")
+    for fault in root.iter(f"{{{wsdl}}}fault"):
+        if fault.get("message") is None:
+            continue  # the binding's fault
+        name = fault.get("message").partition(":")[2]
+        part = root.find(f"{{{wsdl}}}message[@name='{name}']/{{{wsdl}}}part")
+        assert part.get("element") == "exceptions:MIAPAPIException"
+    service = root.find(f"{{{wsdl}}}service")
+    assert service.get("name") == "LearnerService"
+    [port] = service.findall(f"{{{wsdl}}}port")
+    assert (port.get("name"), port.get("binding")) == ("LearnerService", "impl:LearnerBinding")
 
 
 def test_zeep_serialises_real_client_shape(client, lxml_schemas, xs_schemas):
@@ -405,7 +466,7 @@ def test_zeep_parses_linked_ulns(client):
     assert result.ResponseCode == "WSRC0022"
     learner = result.Learner[0]
     assert learner.ULN == ULN
-    assert learner.CreatedDate == "2024-01-02 03:04:05"
+    assert (learner.CreatedDate, learner.LastUpdatedDate) == ("2024-01-02", "2024-06-07")
     assert learner.DateOfBirth == "2001-02-03"
     assert learner.Gender == "2"
     assert learner.LinkedULNs.ULN == [ULN2]
@@ -631,4 +692,132 @@ def test_date_time_type(timestamp, ok, lxml_schemas, xs_schemas):
 )
 def test_response_code_type(code, ok, lxml_schemas, xs_schemas):
     doc = RESPONSES["UpdateLearnerResponse"].replace("WSRC0005", code)
+    (assert_valid if ok else assert_invalid)(doc, lxml_schemas, xs_schemas)
+
+
+# --------------------------------------------------------------------------- dates are dates
+
+
+@pytest.mark.parametrize(
+    "message, element",
+    [
+        ("find", "CreatedDate"),
+        ("find", "LastUpdatedDate"),
+        ("MergedUnmergedULNsResponse", "MergedDate"),
+        ("MergedUnmergedULNsResponse", "UnmergedDate"),
+        ("MergedUnmergedULNsResponse", "MasterDateOfBirth"),
+        ("DeletedULNsResponse", "DeletedDate"),
+    ],
+)
+def test_a_time_part_in_a_date_is_refused(message, element, lxml_schemas, xs_schemas):
+    """A strict client typed from the national schemas rejects a time in a date field."""
+    doc = find_response("") if message == "find" else RESPONSES[message]
+    opening = f"<{element}>"
+    start = doc.index(opening) + len(opening)
+    date = doc[start : doc.index(f"</{element}>")]
+    assert len(date) == 10
+    assert_invalid(doc[:start] + date + " 00:00:00" + doc[start + 10 :], lxml_schemas, xs_schemas)
+
+
+@pytest.mark.parametrize("old", ["ULN", "FamilyName", "GivenName", "DateOfBirth"])
+def test_report_items_use_the_spec_names(old, lxml_schemas, xs_schemas):
+    doc = RESPONSES["MergedUnmergedULNsResponse"]
+    renamed = doc.replace(f"<Merged{old}>", f"<{old}>").replace(f"</Merged{old}>", f"</{old}>")
+    assert renamed != doc
+    assert_invalid(renamed, lxml_schemas, xs_schemas)
+    old_stamp = doc.replace("<MergedDate>", "<DateMerged>").replace(
+        "</MergedDate>", "</DateMerged>"
+    )
+    assert_invalid(old_stamp, lxml_schemas, xs_schemas)
+
+
+# --------------------------------------------------------------------------- nillable elements
+
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+NIL = f'xmlns:xsi="{XSI}" xsi:nil="true"'
+
+#: (request, element) pairs the spec makes nillable.
+NILLABLE = [
+    *[(name, header) for name in sorted(REQUESTS) for header in ("OrganisationRef", "UKPRN")],
+    ("FindLearnerByDemographics", "PreviousFamilyName"),
+    ("FindLearnerByDemographics", "SchoolAtAge16"),
+    ("FindLearnerByDemographics", "PlaceOfBirth"),
+    ("FindLearnerByDemographics", "EmailAddress"),
+    ("VerifyLearner", "DateOfBirth"),
+    ("VerifyLearner", "Gender"),
+]
+NOT_NILLABLE = [
+    ("FindLearnerByULN", "GivenName"),
+    ("FindLearnerByDemographics", "LastKnownPostCode"),
+    ("FindLearnerByDemographics", "DateOfBirth"),
+    ("RegisterLearner", "Title"),
+    ("RegisterLearner", "EmailAddress"),
+    ("VerifyLearner", "FamilyName"),
+    ("GetDeletedULNs", "ToDate"),
+    ("RetrieveULNs", "OrgPassword"),
+]
+
+
+def nil(doc: str, element: str) -> str:
+    """``doc`` with its first ``element`` sent as ``xsi:nil="true"`` (empty)."""
+    for form in (f"<{element}/>", f"<{element}>"):
+        if form in doc:
+            start = doc.index(form)
+            end = (
+                start + len(form)
+                if form.endswith("/>")
+                else doc.index(f"</{element}>") + len(f"</{element}>")
+            )
+            return doc[:start] + f"<{element} {NIL}/>" + doc[end:]
+    raise AssertionError(f"no {element} in the sample")
+
+
+@pytest.mark.parametrize("name, element", NILLABLE)
+def test_nillable_element_may_be_nil(name, element, lxml_schemas, xs_schemas):
+    assert_valid(nil(REQUESTS[name], element), lxml_schemas, xs_schemas)
+
+
+@pytest.mark.parametrize("name, element", NOT_NILLABLE)
+def test_other_elements_may_not_be_nil(name, element, lxml_schemas, xs_schemas):
+    assert_invalid(nil(REQUESTS[name], element), lxml_schemas, xs_schemas)
+
+
+def test_a_nil_element_must_be_empty(lxml_schemas, xs_schemas):
+    doc = REQUESTS["FindLearnerByULN"].replace(
+        "<UKPRN>10000001</UKPRN>", f"<UKPRN {NIL}>10000001</UKPRN>"
+    )
+    assert_invalid(doc, lxml_schemas, xs_schemas)
+
+
+# --------------------------------------------------------------------------- padding, UKPRN
+
+
+@pytest.mark.parametrize(
+    "postcode, ok",
+    [
+        ("SW1A 1AA ", True),
+        ("SW1A 1AA    ", True),
+        ("B1 1AA    ", True),
+        ("BFPO 57    ", True),
+        ("SW1A 1AA     ", False),
+        (" SW1A 1AA", False),
+        ("    ", False),
+    ],
+)
+def test_postcode_may_carry_up_to_four_trailing_spaces(postcode, ok, lxml_schemas, xs_schemas):
+    for doc, old in (
+        (FIND_BY_DEMOGRAPHICS, "<LastKnownPostCode>SW1A 1AA</LastKnownPostCode>"),
+        (REGISTER, "<LastKnownPostCode>ab1 2ef</LastKnownPostCode>"),
+    ):
+        new = f"<LastKnownPostCode>{postcode}</LastKnownPostCode>"
+        (assert_valid if ok else assert_invalid)(doc.replace(old, new), lxml_schemas, xs_schemas)
+
+
+@pytest.mark.parametrize(
+    "ukprn, ok",
+    [("10000001", True), ("1000000A", True), ("abcdefgh", True), ("", True),
+     ("1000000", False), ("100000001", False), ("1000-001", False)],
+)  # fmt: skip
+def test_ukprn_in_requests_is_eight_letters_or_digits(ukprn, ok, lxml_schemas, xs_schemas):
+    doc = REGISTER.replace("<UKPRN>10000001</UKPRN>", f"<UKPRN>{ukprn}</UKPRN>")
     (assert_valid if ok else assert_invalid)(doc, lxml_schemas, xs_schemas)

@@ -103,9 +103,27 @@ def test_schema_fault_names_the_rule(server):
     assert "ULN" in reply.further_details and "pattern" in reply.further_details
 
 
-def test_entities_are_never_expanded(server):
-    reply = post(server.url, EXTERNAL_ENTITY)
-    assert "root:" not in reply.raw.decode()
+def _find_echoing(family: str, doctype: str = "") -> bytes:
+    """A find whose FamilyName the answer echoes: an expanded entity would show up there."""
+    body = find_by_uln().replace(
+        "<FamilyName>Testperson</FamilyName>", f"<FamilyName>{family}</FamilyName>"
+    )
+    return f'<?xml version="1.0"?>{doctype}'.encode() + envelope(body)
+
+
+def test_entities_are_never_expanded(server, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Leakedmarker")
+    # The echo channel works: the same marker sent as plain text comes back.
+    control = post(server.url, _find_echoing("Leakedmarker"))
+    assert control.text("FamilyName") == "Leakedmarker"
+    for doctype in (
+        '<!DOCTYPE e [<!ENTITY x "Leakedmarker">]>',
+        f'<!DOCTYPE e [<!ENTITY x SYSTEM "{secret.as_uri()}">]>',
+    ):
+        reply = post(server.url, _find_echoing("&x;", doctype))
+        assert (reply.status, reply.fault_code) == (400, "WSEC0903")
+        assert "Leakedmarker" not in reply.raw.decode()
 
 
 def test_wrong_method_and_path(server):

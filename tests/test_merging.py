@@ -12,13 +12,13 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
+from miap.server import exceptions
 from miap.server.admin import cli
 from miap.server.namespaces import FINDMSG, LEARNER, REGMSG, REPORTMSG
 from miap.server.outcomes import Outcome as Answer
 from miap.server.register import learners, merging
 from miap.server.register.identifiers import random_uln
 from miap.server.soap import faults as errors
-from miap.server.soap.faults import ServiceFault
 from miap.storage.engine import Database
 from miap.storage.models import AuditEntry, Learner, LearnerLink
 from tests.support import SoapReply, envelope, post, run_miap, synthetic_name, synthetic_person
@@ -382,9 +382,9 @@ def test_allocator_never_reissues_a_withdrawn_uln(server, db):
             session, NoDuplicates(), details(), "10000002", draws.__next__
         )
     assert (code, uln) == (Answer.REGISTERED, fresh)
-    with pytest.raises(ServiceFault) as caught, db.transaction() as session:
+    with pytest.raises(exceptions.UlnsExhausted) as caught, db.transaction() as session:
         learners.register(session, NoDuplicates(), details(), "10000002", lambda: withdrawn)
-    assert caught.value.error is errors.INTERNAL
+    assert errors.fault_for(caught.value).error is errors.INTERNAL
     with db.transaction() as session:
         row = learners.learner_by_uln(session, withdrawn)
         assert row.deleted_at is not None and row.deletion_reason == "issued in error"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -56,13 +57,25 @@ def report(
     )
 
 
+#: The element naming the ULN an entry is about, by its report path's last step.
+ENTRY_ULN = {
+    "MergedLearner": "MergedULN",
+    "UnmergedLearner": "UnmergedULN",
+    "DeletedLearner": "ULN",
+}
+
+
 def entries(reply: SoapReply, path: str, uln: str) -> list[etree._Element]:
     """The report entries under ``path`` that name ``uln``."""
-    return [item for item in reply.payload.findall(path) if item.findtext("ULN") == uln]
+    name = ENTRY_ULN[path.rpartition("/")[2]]
+    return [item for item in reply.payload.findall(path) if item.findtext(name) == uln]
 
 
 def stamp_date(item: etree._Element, name: str) -> dt.date:
-    return dt.date.fromisoformat(item.findtext(name)[:10])
+    """A report date: ``YYYY-MM-DD`` exactly, never with a time part."""
+    text = item.findtext(name)
+    assert re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text), text
+    return dt.date.fromisoformat(text)
 
 
 MERGED = "ULNReport/MergedLearners/MergedLearner"
@@ -88,28 +101,43 @@ def test_merged_unmerged_report_lists_both(server, events):
         "MasterFamilyName",
         "MasterGivenName",
         "MasterDateOfBirth",
-        "ULN",
-        "FamilyName",
-        "GivenName",
-        "DateOfBirth",
-        "DateMerged",
+        "MergedULN",
+        "MergedFamilyName",
+        "MergedGivenName",
+        "MergedDateOfBirth",
+        "MergedDate",
     ]
     person = events.person
     assert merged.findtext("MasterULN") == events.master
     assert merged.findtext("MasterFamilyName") == person["FamilyName"]
+    assert merged.findtext("MasterGivenName") == person["GivenName"]
     assert merged.findtext("MasterDateOfBirth") == person["DateOfBirth"]
-    assert merged.findtext("GivenName") == person["GivenName"]
+    assert merged.findtext("MergedFamilyName") == person["FamilyName"]
+    assert merged.findtext("MergedGivenName") == person["GivenName"]
+    assert merged.findtext("MergedDateOfBirth") == person["DateOfBirth"]
     [unmerged] = entries(reply, UNMERGED, events.duplicate)
+    assert [child.tag for child in unmerged] == [
+        "MasterULN",
+        "MasterFamilyName",
+        "MasterGivenName",
+        "MasterDateOfBirth",
+        "UnmergedULN",
+        "UnmergedFamilyName",
+        "UnmergedGivenName",
+        "UnmergedDateOfBirth",
+        "UnmergedDate",
+    ]
     assert unmerged.findtext("MasterULN") == events.master
-    assert unmerged.findtext("DateUnmerged") >= merged.findtext("DateMerged")
-    assert len(merged.findtext("DateMerged")) == len("2026-01-01 00:00:00")
+    assert unmerged.findtext("UnmergedDateOfBirth") == person["DateOfBirth"]
+    merged_on, unmerged_on = stamp_date(merged, "MergedDate"), stamp_date(unmerged, "UnmergedDate")
+    assert today - DAY <= merged_on <= unmerged_on <= today + DAY
 
 
 def test_merged_report_dates_are_inclusive(server, events):
     today = dt.datetime.now(dt.timezone.utc).date()
     wide = report(server, "GetMergedUnmergedULNs", today - DAY)
     [merged] = entries(wide, MERGED, events.duplicate)
-    day = stamp_date(merged, "DateMerged")
+    day = stamp_date(merged, "MergedDate")
 
     def merges(from_date: dt.date, to_date: dt.date | None = None) -> int:
         reply = report(server, "GetMergedUnmergedULNs", from_date, to_date)
@@ -187,7 +215,7 @@ def test_report_requests_are_audited_with_the_ulns_disclosed(server, events, db)
 
 
 def test_zeep_calls_both_reports(server, events):
-    service = zeep.Client(server.wsdl).service
+    service = zeep.Client(server.wsdl).bind("LearnerService", "LearnerService")
     header = {"UKPRN": TEST_UKPRN, "OrgPassword": TEST_PASSWORD, "UserName": "zeep.tester"}
     today = dt.datetime.now(dt.timezone.utc).date()
     dates = {"FromDate": str(today - DAY), "ToDate": str(today + DAY)}
@@ -195,15 +223,22 @@ def test_zeep_calls_both_reports(server, events):
     merged = service.getMergedUnmergedULNsReport(**header, **dates)
     assert merged.ResponseCode == "WSRC0004"
     [entry] = [
-        x for x in merged.ULNReport.MergedLearners.MergedLearner if x.ULN == events.duplicate
+        x for x in merged.ULNReport.MergedLearners.MergedLearner if x.MergedULN == events.duplicate
     ]
-    assert (entry.MasterULN, entry.FamilyName) == (events.master, events.person["FamilyName"])
+    person = events.person
+    assert (entry.MasterULN, entry.MergedFamilyName) == (events.master, person["FamilyName"])
+    assert entry.MergedDateOfBirth == person["DateOfBirth"]
+    assert today - DAY <= dt.date.fromisoformat(entry.MergedDate) <= today + DAY
     unmerged = merged.ULNReport.UnmergedLearners.UnmergedLearner
-    assert events.duplicate in [x.ULN for x in unmerged]
+    [split] = [x for x in unmerged if x.UnmergedULN == events.duplicate]
+    assert re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", split.UnmergedDate)
 
     deleted = service.getDeletedULNsReport(**header, **dates)
     assert deleted.ResponseCode == "WSRC0004"
-    assert events.withdrawn in [x.ULN for x in deleted.ULNReport.DeletedLearners.DeletedLearner]
+    [gone] = [
+        x for x in deleted.ULNReport.DeletedLearners.DeletedLearner if x.ULN == events.withdrawn
+    ]
+    assert today - DAY <= dt.date.fromisoformat(gone.DeletedDate) <= today + DAY
 
     with pytest.raises(zeep.exceptions.Fault) as caught:
         service.getDeletedULNsReport(**header, FromDate="2025-03-02", ToDate="2025-03-01")

@@ -17,6 +17,9 @@ def test_served_wsdl_points_at_served_schemas(server):
     assert locations and all(loc.startswith(server.url + "?xsd=") for loc in locations)
     address = wsdl.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
     assert address.get("location") == server.url
+    # The national names a generated client binds by: service and port both LearnerService.
+    port = address.getparent()
+    assert (port.get("name"), port.getparent().get("name")) == ("LearnerService", "LearnerService")
 
 
 def test_every_schema_is_served_and_imports_resolve(server):
