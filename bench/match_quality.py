@@ -120,15 +120,16 @@ def fit(db, people, ulns, queries: list[Query], seed: int) -> MatchWeights:
             )
             for level in levels
         }
+    rarities = [level for level in PAIR_LEVELS if level != "other"]
     weights["pair"] = {"other": 0.0} | {
         level: round(
             math.log2(
-                ((pair_m[level] + 0.5) / (pair_m.total() + 1))
-                / ((pair_u[level] + 0.5) / (pair_u.total() + 1))
+                ((pair_m[level] + 0.5) / (pair_m.total() + 0.5 * len(rarities)))
+                / ((pair_u[level] + 0.5) / (pair_u.total() + 0.5 * len(rarities)))
             ),
             3,
         )
-        for level in ("unique", "shared")
+        for level in rarities
     }
     for name in ("given", "family"):
         weights[name]["different"] = max(weights[name]["different"], -NAME_PENALTY_BOUND)
@@ -136,6 +137,12 @@ def fit(db, people, ulns, queries: list[Query], seed: int) -> MatchWeights:
         # few random pairs at these levels would otherwise make them weigh the most.
         for level in ("swapped", "crossed"):
             weights[name][level] = min(weights[name][level], weights[name]["exact"])
+        # The new name beside a crossed one is part of that one error (``compare``): no
+        # evidence of its own either way.
+        weights[name]["new"] = 0.0
+    # The synthetic people have no middle or preferred names: a given name typed as the
+    # learner's own other name weighs what a variant of the given name does.
+    weights["given"]["other_name"] = weights["given"]["variant"]
     fitted = MatchWeights(weights, 0.0)
     rescored = [
         (

@@ -17,6 +17,7 @@ from miap.server.matching.engine import (
     EXACT,
     MAX_MATCHES,
     NO_MATCH,
+    PAIR_LIMIT,
     POSSIBLE,
     TOO_MANY,
     MatchWeights,
@@ -74,11 +75,12 @@ def test_all_fields_agree_is_exact():
         ({"given": "TESTWOOD", "family": "MAREN"}, "family", "swapped"),
         ({"date_of_birth": dt.date(2006, 5, 18)}, "dob", "one_digit"),
         ({"date_of_birth": dt.date(2016, 5, 17)}, "dob", "one_digit"),
-        ({"date_of_birth": dt.date(2006, 7, 19)}, "dob", "different"),
+        ({"date_of_birth": dt.date(2005, 7, 19)}, "dob", "different"),
+        ({"date_of_birth": dt.date(2006, 7, 19)}, "dob", "year"),
         ({"date_of_birth": dt.date(2006, 5, 28)}, "dob", "year_month"),
         ({"date_of_birth": dt.date(2060, 5, 17)}, "dob", "transposed"),  # 2006 typed 2060
         ({"date_of_birth": dt.date(1998, 5, 17)}, "dob", "month_day"),  # a parent's year
-        ({"date_of_birth": dt.date(2006, 1, 1)}, "dob", "different"),  # a placeholder
+        ({"date_of_birth": dt.date(2006, 1, 1)}, "dob", "year"),  # a placeholder
         ({"given": "TESTWOOD", "family": "NEWNAME"}, "given", "crossed"),
         ({"given": "NEWNAME", "family": "MAREN"}, "family", "crossed"),
         ({"given": "ASTRID"}, "given", "different"),
@@ -119,7 +121,8 @@ def test_day_and_month_swapped():
 def test_partial_and_transposed_dates():
     assert dob_level(dt.date(2006, 5, 21), dt.date(2006, 5, 12)) == "transposed"
     assert dob_level(dt.date(2006, 5, 11), dt.date(2006, 5, 17)) == "one_digit"
-    assert dob_level(dt.date(2006, 5, 17), dt.date(2006, 9, 1)) == "different"
+    assert dob_level(dt.date(2006, 5, 17), dt.date(2006, 9, 1)) == "year"
+    assert dob_level(dt.date(2005, 5, 18), dt.date(2006, 9, 1)) == "different"
     today = dt.date(2026, 11, 28)
     # 20060512: only 20060521 is a real date up to today (2060, 2000-65, 2006-50 are not).
     assert transposed_variants(dt.date(2006, 5, 12), today=today) == {dt.date(2006, 5, 21)}
@@ -187,7 +190,10 @@ def test_decide_possible_best_first_and_threshold():
 
 def test_pair_rarity_only_for_both_names_exact():
     assert pair_level(levels(), holders=1) == "unique"
-    assert pair_level(levels(), holders=3) == "shared"
+    assert pair_level(levels(), holders=3) == "few"
+    assert pair_level(levels(), holders=5) == "several"
+    assert pair_level(levels(), holders=PAIR_LIMIT) == "common"
+    assert pair_level(levels(), holders=10 * PAIR_LIMIT) == "common"
     assert pair_level(levels(given="MARNE"), holders=1) == "other"
 
 
@@ -260,3 +266,24 @@ def test_names_match_allows_variants_and_former_names_only():
     assert matcher.names_match(former, "Bob", "testwood")
     assert matcher.names_match(former, "Robert", "O Neil")
     assert not matcher.names_match(former, "Robret", "Testwood")
+
+
+def test_the_name_beside_a_crossed_one_is_new_not_different():
+    assert levels(given="TESTWOOD", family="NEWNAME")["family"] == "new"
+    assert levels(given="NEWNAME", family="MAREN")["given"] == "new"
+
+
+def test_placeholder_date_keeps_the_year():
+    assert dob_level(dt.date(2006, 1, 1), BORN) == "year"
+    assert dob_level(dt.date(1979, 2, 11), BORN) == "different"
+
+
+def test_given_name_typed_as_the_stored_middle_or_preferred_name():
+    stored = Stored(
+        "MAREN", "TESTWOOD", None, None, BORN, "2", "LS14AP", frozenset({"ASTRID", "JO"})
+    )
+    for given in ("ASTRID", "JO"):
+        found = compare(probe(given=given), stored, default_variants())
+        assert found["given"] == "other_name"
+        assert not is_exact(found)
+    assert compare(probe(given="KLARA"), stored, default_variants())["given"] == "different"

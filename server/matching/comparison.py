@@ -4,7 +4,7 @@ Each field's level is what the scoring weights (``server/data/match_weights.json
 by. The levels follow the real errors seen in learner data: typing slips, swapped given and
 family names, one name typed into the other field, a changed family name, day and month
 swapped, one wrong or two transposed digits in a date, a date right only in part (year and
-month, or month and day), a moved or missing postcode, and an unknown gender.
+month, month and day, or the year alone), a moved or missing postcode, and an unknown gender.
 """
 
 from __future__ import annotations
@@ -18,8 +18,18 @@ from miap.server.matching.normalise import NameVariants, known_postcode
 
 #: Levels per field, best first. ``different``/``mismatch`` is the floor of every field.
 LEVELS = {
-    "given": ("exact", "variant", "typo", "similar", "swapped", "crossed", "different"),
-    "family": ("exact", "previous", "typo", "similar", "swapped", "crossed", "different"),
+    "given": (
+        "exact",
+        "variant",
+        "other_name",
+        "typo",
+        "similar",
+        "swapped",
+        "crossed",
+        "new",
+        "different",
+    ),
+    "family": ("exact", "previous", "typo", "similar", "swapped", "crossed", "new", "different"),
     "dob": (
         "exact",
         "swapped_dm",
@@ -27,6 +37,7 @@ LEVELS = {
         "one_digit",
         "year_month",
         "month_day",
+        "year",
         "different",
     ),
     "gender": ("match", "unknown", "mismatch"),
@@ -67,6 +78,9 @@ class Stored:
     date_of_birth: dt.date
     gender: str
     postcode: str | None
+    #: Keys of the learner's middle and preferred names: a given name typed as one of them is
+    #: ``other_name`` (their own other name, never exact), not ``different``.
+    other_givens: frozenset[str] = frozenset()
 
 
 def _name_level(query: str | None, stored: str | None) -> str:
@@ -103,7 +117,7 @@ def family_level(probe: Probe, stored: Stored) -> str:
 
 def dob_level(query: dt.date, stored: dt.date) -> str:
     """Whole agreement, the usual slips (day/month swapped, adjacent digits transposed, one
-    wrong digit), then partial agreement: the year and month, or the month and day."""
+    wrong digit), then partial agreement: the year and month, the month and day, the year."""
     if query == stored:
         return "exact"
     if query.year == stored.year and (query.month, query.day) == (stored.day, stored.month):
@@ -118,6 +132,8 @@ def dob_level(query: dt.date, stored: dt.date) -> str:
         return "year_month"
     if (query.month, query.day) == (stored.month, stored.day):
         return "month_day"
+    if query.year == stored.year:
+        return "year"
     return "different"
 
 
@@ -139,7 +155,7 @@ def postcode_level(query: str | None, stored: str | None) -> str:
     return "different"
 
 
-_NAME_AGREEMENT = {"exact", "variant", "typo", "previous"}
+_NAME_AGREEMENT = {"exact", "variant", "other_name", "typo", "previous"}
 
 
 def compare(probe: Probe, stored: Stored, variants: NameVariants) -> dict[str, str]:
@@ -147,9 +163,14 @@ def compare(probe: Probe, stored: Stored, variants: NameVariants) -> dict[str, s
 
     When the names do not both agree as written, they are tried crossed: both agreeing the
     other way round is ``swapped``; one name agreeing with the other field (typed there while
-    the field it belongs to holds something new) is ``crossed`` for the field it was typed in.
+    the field it belongs to holds something new) is ``crossed`` for the field it was typed in,
+    and the field holding the new name is ``new`` rather than ``different``: its disagreement
+    is part of the same error, whose evidence the ``crossed`` weight already carries. A given
+    name that is the learner's stored middle or preferred name is ``other_name``.
     """
     given = given_level(probe.given, stored.given, variants)
+    if given not in _NAME_AGREEMENT and probe.given and probe.given in stored.other_givens:
+        given = "other_name"
     family = family_level(probe, stored)
     if not (given in _NAME_AGREEMENT and family in _NAME_AGREEMENT):
         given_as_family = given_level(probe.given, stored.family, variants) in _NAME_AGREEMENT
@@ -158,8 +179,12 @@ def compare(probe: Probe, stored: Stored, variants: NameVariants) -> dict[str, s
             given = family = "swapped"
         elif given_as_family and given not in _NAME_AGREEMENT:
             given = "crossed"
+            if family not in _NAME_AGREEMENT:
+                family = "new"
         elif family_as_given and family not in _NAME_AGREEMENT:
             family = "crossed"
+            if given not in _NAME_AGREEMENT:
+                given = "new"
     return {
         "given": given,
         "family": family,

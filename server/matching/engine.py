@@ -20,7 +20,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import CompoundSelect, Select, and_, bindparam, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from miap.server.matching.comparison import Probe, Stored, compare, is_exact
@@ -37,8 +37,6 @@ from miap.storage.models import Learner
 
 #: The national service never returns more than this many possible matches.
 MAX_MATCHES = 10
-#: Candidates read per query at most; blocks are far smaller than this in practice.
-CANDIDATE_LIMIT = 2000
 WEIGHTS_ENV = "MIAP_MATCH_WEIGHTS"
 
 NO_MATCH = Outcome.NO_MATCH
@@ -149,6 +147,8 @@ _COLUMNS = (
     Learner.family_key,
     Learner.previous_family_key,
     Learner.family_at16_key,
+    Learner.middle_other_name,
+    Learner.preferred_given_name,
     Learner.date_of_birth,
     Learner.gender,
     Learner.postcode_key,
@@ -200,61 +200,121 @@ def _real_dates(texts: Iterable[str], today: dt.date | None) -> set[dt.date]:
     return found
 
 
+#: Rows each date-free block reads at most: the holders of the searched name pair born on or
+#: after the searched date, and as many born before it (nearest first), the holders of a
+#: variant or former-name pair, the crossed pair, and the learners at the searched postcode.
+#: A pair or a postcode shared by more learners than this carries little evidence without the
+#: date, so reading all of them (about 2,000 holders of a common pair at 1M) buys nothing.
+PAIR_LIMIT = 25
+POSTCODE_LIMIT = 50
+#: Rows the date blocks read at most (a near or wide date with a Soundex code: a few dozen).
+DATE_LIMIT = 500
+
+
+def _capped(statement: Select, limit: int) -> Select:
+    """``statement`` with its own LIMIT, as a member a UNION ALL can hold on every backend."""
+    inner = statement.limit(limit).subquery()
+    return select(*inner.c)
+
+
 @functools.cache
-def candidate_statement(with_postcode: bool) -> Select:
+def candidate_statement(with_postcode: bool) -> CompoundSelect:
     """The blocking query, built once per shape with bound parameters (lists expand at
     execution), so SQLAlchemy compiles it once and serves it from its statement cache.
 
-    Blocks, each read through an index (never a scan of the register):
+    A UNION ALL of blocks, each read through an index (never a scan of the register) and each
+    with its own LIMIT, so no block reads more than a few dozen rows whatever the register's
+    size (a learner found by two blocks comes twice; ``scored`` keeps one):
 
     * a near birth date (the same, or day and month swapped) with the Soundex of either name
       in either field (``ix_learners_dob_family_sound``, ``ix_learners_dob_given_sound``);
     * a wide birth date (near, one digit wrong, two adjacent digits transposed) with both
       names' Soundex, either way round (``ix_learners_sounds_dob``);
-    * any birth date with the exact name pair — the given name or a variant of it, the family
-      name or the previous one — or that pair crossed (``uq_learners_identity``, whose leading
-      columns are the two name keys): a wholly wrong date of birth;
+    * any birth date with the exact name pair (``uq_learners_identity``, whose leading columns
+      are the two name keys and then the date): the ``PAIR_LIMIT`` holders born nearest on
+      either side of the searched date, read in index order (a range scan, no sort);
+    * any birth date with the given name or a variant of it and the family name or the
+      previous one, or the pair crossed (the same index), ``PAIR_LIMIT`` each;
     * any birth date at the same postcode, with the Soundex of either name in either field or
-      a wide birth date (``ix_learners_postcode``): a wrong date with a name problem too.
+      a wide birth date (``ix_learners_postcode``), ``POSTCODE_LIMIT`` at most.
     """
     near = Learner.date_of_birth.in_(bindparam("near", expanding=True))
     wide = Learner.date_of_birth.in_(bindparam("wide", expanding=True))
     sounds = bindparam("sounds", expanding=True)
     given_sound, family_sound = bindparam("given_sound"), bindparam("family_sound")
-    given, family = bindparam("given"), bindparam("family")
+    given, family, born = bindparam("given"), bindparam("family"), bindparam("born")
+    rows = select(*_COLUMNS)
+    pair = rows.where(Learner.given_key == given, Learner.family_key == family)
     blocks = [
-        near & Learner.family_sound.in_(sounds),
-        near & Learner.given_sound.in_(sounds),
-        wide
-        & or_(
-            and_(Learner.family_sound == family_sound, Learner.given_sound == given_sound),
-            and_(Learner.family_sound == given_sound, Learner.given_sound == family_sound),
+        _capped(
+            rows.where(
+                or_(
+                    near & Learner.family_sound.in_(sounds),
+                    near & Learner.given_sound.in_(sounds),
+                    wide
+                    & or_(
+                        and_(
+                            Learner.family_sound == family_sound,
+                            Learner.given_sound == given_sound,
+                        ),
+                        and_(
+                            Learner.family_sound == given_sound,
+                            Learner.given_sound == family_sound,
+                        ),
+                    ),
+                )
+            ),
+            DATE_LIMIT,
         ),
-        Learner.given_key.in_(bindparam("givens", expanding=True))
-        & Learner.family_key.in_(bindparam("families", expanding=True)),
-        (Learner.given_key == family) & (Learner.family_key == given),
+        _capped(
+            pair.where(Learner.date_of_birth >= born).order_by(Learner.date_of_birth),
+            PAIR_LIMIT,
+        ),
+        _capped(
+            pair.where(Learner.date_of_birth < born).order_by(Learner.date_of_birth.desc()),
+            PAIR_LIMIT,
+        ),
+        _capped(
+            rows.where(
+                Learner.given_key.in_(bindparam("givens", expanding=True)),
+                Learner.family_key.in_(bindparam("families", expanding=True)),
+            ),
+            PAIR_LIMIT,
+        ),
+        _capped(
+            rows.where(Learner.given_key == family, Learner.family_key == given),
+            PAIR_LIMIT,
+        ),
     ]
     if with_postcode:
         blocks.append(
-            (Learner.postcode_key == bindparam("postcode"))
-            & or_(Learner.family_sound.in_(sounds), Learner.given_sound.in_(sounds), wide)
+            _capped(
+                rows.where(
+                    Learner.postcode_key == bindparam("postcode"),
+                    or_(Learner.family_sound.in_(sounds), Learner.given_sound.in_(sounds), wide),
+                ),
+                POSTCODE_LIMIT,
+            )
         )
     # Merged duplicates and withdrawn ULNs are dropped after the read (see ``scored``):
     # a filter on them here would tempt SQLite into their mostly-NULL indexes.
-    return select(*_COLUMNS).where(or_(*blocks)).limit(CANDIDATE_LIMIT)
+    return union_all(*blocks)
 
 
 #: How rare the searched name pair is, for a candidate holding it: a pair only one learner
-#: holds says more than one shared by many (a term-frequency adjustment of the name weights).
-PAIR_LEVELS = ("unique", "shared", "other")
+#: holds says more than one shared by a few, and that more than one shared by many (a
+#: term-frequency adjustment of the name weights). ``common``: at least ``PAIR_LIMIT`` holders.
+PAIR_LEVELS = ("unique", "few", "several", "common", "other")
+#: The fewest holders of a pair at each level (the counts are exact below ``PAIR_LIMIT``).
+PAIR_BOUNDS = (("common", PAIR_LIMIT), ("several", 5), ("few", 2), ("unique", 1))
 
 
 def pair_level(levels: dict[str, str], holders: int) -> str:
-    """``unique`` or ``shared`` for a candidate with both names exactly as searched, by how
-    many learners (``holders``) hold that pair; ``other`` for everyone else."""
+    """How many learners (``holders``, as read) hold the searched pair, for a candidate with
+    both names exactly as searched; ``other`` for everyone else."""
     if levels["given"] != "exact" or levels["family"] != "exact":
         return "other"
-    return "unique" if holders == 1 else "shared"
+    return next(level for level, fewest in PAIR_BOUNDS if holders >= fewest)
 
 
 class ScoringMatcher:
@@ -279,7 +339,7 @@ class ScoringMatcher:
             postcode=keys["postcode_key"],
         )
 
-    def candidates(self, probe: Probe) -> tuple[Select, dict[str, object]]:
+    def candidates(self, probe: Probe) -> tuple[CompoundSelect, dict[str, object]]:
         """The blocking statement for ``probe`` (see ``candidate_statement``) and its values."""
         born = probe.date_of_birth
         near = {born}
@@ -300,6 +360,7 @@ class ScoringMatcher:
             "families": sorted(families - {None}),
             "given": probe.given,
             "family": probe.family,
+            "born": born,
         }
         postcode = known_postcode(probe.postcode)
         if postcode:
@@ -311,12 +372,13 @@ class ScoringMatcher:
         probe = self.probe(query)
         results = []
         statement, values = self.candidates(probe)
-        rows = [
-            row
-            for row in session.execute(statement, values)
-            if row.merged_into_id is None and row.deleted_at is None
-        ]
-        # Every live holder of the searched name pair is a candidate (the name-pair block).
+        seen: set[int] = set()
+        rows = []
+        for row in session.execute(statement, values):
+            if row.id not in seen and row.merged_into_id is None and row.deleted_at is None:
+                seen.add(row.id)
+                rows.append(row)
+        # Holders of the searched name pair read (all of them, up to 2 * PAIR_LIMIT).
         holders = sum(
             row.given_key == probe.given and row.family_key == probe.family for row in rows
         )
@@ -420,4 +482,14 @@ def _stored(row: Learner) -> Stored:
         date_of_birth=row.date_of_birth,
         gender=row.gender,
         postcode=row.postcode_key,
+        other_givens=other_given_keys(row.middle_other_name, row.preferred_given_name),
     )
+
+
+def other_given_keys(*names: str | None) -> frozenset[str]:
+    """Keys of a learner's middle and preferred names, each word and the whole."""
+    keys = set()
+    for name in names:
+        if name:
+            keys.update(name_key(part) for part in (name, *name.split()))
+    return frozenset(keys - {None})
