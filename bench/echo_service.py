@@ -2,11 +2,11 @@
 
 Its request carries the fields of FindLearnerByULN and its response is shaped like a
 FindLearnerResponse holding one Learner of 15 string fields, built from the request alone (no
-database, no authentication, no audit). It is served by the same gunicorn set-up as
-``miap serve`` (``miap.server.serving.serve``, one worker, 8 threads), so only the application
-differs between the two servers.
+database, no authentication, no audit) and its input is not validated. It is served by
+gunicorn's default sync workers (``miap.server.serving.serve`` with ``worker_class="sync"``),
+as many as the miap server it is compared with (``--workers``).
 
-    python bench/echo_service.py --port 8099     # WSDL at http://127.0.0.1:8099/echo?wsdl
+    python bench/echo_service.py --port 8099 --workers 2   # http://127.0.0.1:8099/echo?wsdl
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def application() -> WsgiApplication:
         [EchoService],
         tns=TNS,
         name="EchoService",
-        in_protocol=Soap11(validator="lxml"),
+        in_protocol=Soap11(),  # no validation: the bare baseline
         out_protocol=Soap11(),
     )
     return WsgiApplication(app)
@@ -131,12 +131,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
+    parser.add_argument("--threads", type=int, default=1, help="for --worker-class gthread")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    wsgi = application()
     print(f"echo: serving http://{args.host}:{args.port}{PATH}?wsdl", flush=True)
-    serve(lambda: wsgi, args.host, args.port, workers=1, threads=args.threads)
+    serve(
+        application,
+        args.host,
+        args.port,
+        workers=args.workers,
+        threads=args.threads,
+        worker_class=args.worker_class,
+    )
 
 
 if __name__ == "__main__":

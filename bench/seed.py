@@ -35,9 +35,7 @@ from sqlalchemy import Connection, Date, DateTime, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from miap.server import (
-    synth,  # noqa: E402
-)
+from miap.server.admin import synth  # noqa: E402
 from miap.server.admin.synth import Population  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
 from miap.storage.models import Learner  # noqa: E402

@@ -1,4 +1,16 @@
-"""Engine and session set-up for SQLite (embedded default) and PostgreSQL (scale-out)."""
+"""Engine and session set-up for SQLite (embedded default) and PostgreSQL (scale-out).
+
+Two engines per process on one database:
+
+* the write engine (``Database.engine``, ``Database.transaction()``): ORM sessions for the
+  operations that change the register. On SQLite every transaction takes the write lock up
+  front (``BEGIN IMMEDIATE``) so that two writers queue instead of deadlocking on an upgrade.
+* the read engine (``Database.read_engine``, ``Database.reading()``, ``storage/reads.py``):
+  the read-only operations. It never takes SQLite's write lock: its connections are
+  ``query_only`` and its transactions start with a deferred ``BEGIN``, a WAL read snapshot
+  that runs beside the writer. On PostgreSQL its connections are in autocommit, so a
+  one-statement read costs one round trip (no ``BEGIN`` / ``ROLLBACK`` around it).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///miap.db"
 URL_ENV = "MIAP_DATABASE_URL"
+#: How long a SQLite connection waits for the write lock before giving up, in ms.
+SQLITE_BUSY_MS = 30000
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -29,11 +43,16 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def is_sqlite(url: str) -> bool:
+    return sqlalchemy_url(url).startswith("sqlite")
+
+
 def make_engine(url: str) -> Engine:
+    """The write engine."""
     url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+        _configure_sqlite(engine, begin="BEGIN IMMEDIATE")
         return engine
     # No pool_pre_ping: it costs a round trip on every request. A connection the server has
     # dropped fails its first statement instead, SQLAlchemy then discards the whole pool, and
@@ -41,35 +60,71 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=10)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """WAL for concurrent readers, and BEGIN IMMEDIATE so writers queue instead of deadlocking.
+def make_read_engine(url: str) -> Engine:
+    """The read engine: never takes SQLite's write lock; autocommit on PostgreSQL."""
+    url = sqlalchemy_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+        _configure_sqlite(engine, begin="BEGIN", query_only=True)
+        return engine
+    return create_engine(
+        url,
+        pool_recycle=1800,
+        pool_size=10,
+        max_overflow=10,
+        isolation_level="AUTOCOMMIT",
+        # Autocommit connections hold no transaction to roll back when they are returned.
+        pool_reset_on_return=None,
+    )
 
-    Every request writes (at least its audit entry), so each transaction takes the write lock
-    up front; pysqlite's own deferred BEGIN would fail with "database is locked" when two
-    transactions both try to upgrade from read to write.
+
+def _configure_sqlite(engine: Engine, begin: str, query_only: bool = False) -> None:
+    """WAL for readers beside the writer; ``begin`` opens every SQLAlchemy transaction.
+
+    Every writing transaction takes the write lock up front (``BEGIN IMMEDIATE``): pysqlite's
+    own deferred BEGIN would fail with "database is locked" when two transactions both try to
+    upgrade from read to write. Read transactions use a deferred ``BEGIN`` on ``query_only``
+    connections, which can never ask for the lock.
     """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not query_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        if query_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
 
 class Database:
-    """An engine plus its session factory; one per process."""
+    """The write and read engines plus their session factories; one per process."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._read_engine: Engine | None = None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions: sessionmaker | None = None
+
+    @property
+    def read_engine(self) -> Engine:
+        """Made on first use, so tools that only write never open a second pool."""
+        if self._read_engine is None:
+            self._read_engine = make_read_engine(self.url)
+            self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        return self._read_engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -77,5 +132,20 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session on the read engine: it connects on first use, reads one
+        snapshot (SQLite) and is rolled back at the end; it never takes SQLite's write lock.
+        On PostgreSQL each statement is its own snapshot (autocommit)."""
+        self.read_engine  # noqa: B018 - makes the factory
+        assert self._read_sessions is not None
+        with self._read_sessions() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._read_engine is not None:
+            self._read_engine.dispose()

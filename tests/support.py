@@ -96,7 +96,8 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # Refused, reset, or not answered within the second (ReadTimeout) while starting.
             pass
         time.sleep(0.1)
     raise AssertionError(f"server did not start:\n{log.read_text()}")

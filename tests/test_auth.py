@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
+
 import pytest
 from sqlalchemy import select
 
+from miap.server import exceptions
 from miap.server.namespaces import FINDMSG
+from miap.server.register import auth
+from miap.server.register.auth import Authenticator, hash_password
+from miap.server.register.providers import add_provider, set_status
 from miap.storage.engine import Database
 from miap.storage.models import AuditEntry, Provider
 from tests.conftest import INACTIVE_PASSWORD, INACTIVE_UKPRN, TEST_PASSWORD, TEST_UKPRN
@@ -91,7 +99,7 @@ def test_password_of_wrong_length_is_a_schema_fault(server, password):
     assert post(server.url, find(TEST_UKPRN, password)).fault_code == "WSEC0001"
 
 
-def test_deactivation_takes_effect(database_url, tmp_path):
+def test_deactivation_takes_effect_at_once_over_the_wire(database_url, tmp_path):
     run_miap(
         "provider",
         "add",
@@ -104,13 +112,158 @@ def test_deactivation_takes_effect(database_url, tmp_path):
         "--org-password",
         "SoonClosedPass01",
     )
-    with start_server(database_url, tmp_path) as fresh:
-        assert post(fresh.url, find("10000005", "SoonClosedPass01")).status == 200
+    with start_server(database_url, tmp_path) as running:
+        assert post(running.url, find("10000005", "SoonClosedPass01")).status == 200  # cached
         run_miap(
             "provider", "set-status", "--db", database_url, "--ukprn", "10000005", "--status", "PD1"
         )
-    with start_server(database_url, tmp_path) as restarted:
-        assert post(restarted.url, find("10000005", "SoonClosedPass01")).fault_code == "WSEC0802"
+        # The same server, well within the default 60 s cache lifetime.
+        reply = post(running.url, find("10000005", "SoonClosedPass01", "closing.user"))
+        assert reply.fault_code == "WSEC0802"
+    assert audit_outcomes(database_url, "closing.user") == [
+        ("learnerByULN", "10000005", "WSEC0802")
+    ]
+
+
+# -- the Authenticator itself, on an injectable clock -----------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _new_provider(db: Database, status: str = "A") -> tuple[str, str]:
+    ukprn = str(random.randint(20_000_000, 99_999_999))
+    password = f"Pw{random.randrange(10**13):014d}"
+    with db.transaction() as session:
+        add_provider(session, ukprn, "Clocked College", password, status=status)
+    return ukprn, password
+
+
+def _set_status(db: Database, ukprn: str, status: str) -> None:
+    with db.transaction() as session:
+        set_status(session, ukprn, status)
+
+
+@pytest.fixture
+def clocked(db):
+    clock = Clock()
+    authenticator = Authenticator(db, ttl=60.0, clock=clock)
+    return authenticator, clock
+
+
+def test_deactivated_provider_is_refused_within_the_cache_lifetime(db, clocked):
+    authenticator, clock = clocked
+    ukprn, password = _new_provider(db)
+    assert authenticator.authenticate(ukprn, None, password, "u").ukprn == ukprn
+    assert authenticator.verifications == 1
+    clock.now += 1  # well within ttl: the password is still cached
+    _set_status(db, ukprn, "PD2")
+    with pytest.raises(exceptions.ProviderNotActive):
+        authenticator.authenticate(ukprn, None, password, "u")
+    # Reactivation is as immediate, and the cached verification still stands (no Argon2).
+    _set_status(db, ukprn, "V")
+    assert authenticator.authenticate(ukprn, None, password, "u").ukprn == ukprn
+    assert authenticator.verifications == 1
+
+
+def test_changed_password_no_longer_matches_a_cached_entry(db, clocked):
+    authenticator, clock = clocked
+    ukprn, password = _new_provider(db)
+    authenticator.authenticate(ukprn, None, password, "u")
+    with db.transaction() as session:
+        provider = session.scalars(select(Provider).where(Provider.ukprn == ukprn)).one()
+        provider.password_hash = hash_password("AnotherPasswd001")
+    clock.now += 1
+    with pytest.raises(exceptions.AuthenticationFailed):
+        authenticator.authenticate(ukprn, None, password, "u")
+    assert authenticator.authenticate(ukprn, None, "AnotherPasswd001", "u").ukprn == ukprn
+
+
+def test_cached_entry_expires_after_ttl(db, clocked):
+    authenticator, clock = clocked
+    ukprn, password = _new_provider(db)
+    authenticator.authenticate(ukprn, None, password, "u")
+    clock.now += 59
+    authenticator.authenticate(ukprn, None, password, "u")
+    assert authenticator.verifications == 1
+    clock.now += 2  # past ttl
+    authenticator.authenticate(ukprn, None, password, "u")
+    assert authenticator.verifications == 2
+
+
+def test_wrong_password_is_never_cached(db, clocked):
+    authenticator, _ = clocked
+    ukprn, password = _new_provider(db)
+    authenticator.authenticate(ukprn, None, password, "u")
+    for _ in range(3):
+        with pytest.raises(exceptions.AuthenticationFailed):
+            authenticator.authenticate(ukprn, None, "WrongPassword001", "u")
+    assert authenticator.verifications == 4
+
+
+def test_expired_credential_is_verified_once_for_all_waiting_requests(db, clocked, monkeypatch):
+    authenticator, clock = clocked
+    ukprn, password = _new_provider(db)
+    authenticator.authenticate(ukprn, None, password, "u")
+    clock.now += 61  # expired
+    real_verify = auth._verify
+    started = threading.Event()
+
+    def slow_verify(password_hash: str, given: str) -> bool:
+        started.set()
+        time.sleep(0.3)  # long enough for every other request to arrive and wait
+        return real_verify(password_hash, given)
+
+    monkeypatch.setattr(auth, "_verify", slow_verify)
+    results: list[object] = []
+
+    def call() -> None:
+        try:
+            results.append(authenticator.authenticate(ukprn, None, password, "u").ukprn)
+        except Exception as error:  # noqa: BLE001 - recorded and asserted below
+            results.append(error)
+
+    first = threading.Thread(target=call)
+    first.start()
+    started.wait(5)
+    others = [threading.Thread(target=call) for _ in range(7)]
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert results == [ukprn] * 8
+    assert authenticator.verifications == 2  # the first login, then one refresh for all eight
+
+
+def test_concurrent_wrong_passwords_are_all_refused(db, clocked, monkeypatch):
+    authenticator, _ = clocked
+    ukprn, _password = _new_provider(db)
+    real_verify = auth._verify
+
+    def slow_verify(password_hash: str, given: str) -> bool:
+        time.sleep(0.1)
+        return real_verify(password_hash, given)
+
+    monkeypatch.setattr(auth, "_verify", slow_verify)
+    refused = []
+
+    def call() -> None:
+        try:
+            authenticator.authenticate(ukprn, None, "WrongPassword001", "u")
+        except exceptions.AuthenticationFailed:
+            refused.append(True)
+
+    threads = [threading.Thread(target=call) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(refused) == 5
 
 
 def test_passwords_are_stored_as_argon2_hashes(server):

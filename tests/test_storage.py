@@ -9,13 +9,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
+from miap.server.exceptions import DomainError
 from miap.server.matching.engine import ScoringMatcher
 from miap.server.matching.normalise import name_key
 from miap.server.outcomes import Outcome
 from miap.server.register import learners
 from miap.server.register.identifiers import is_valid_uln, random_uln
 from miap.server.soap import faults as errors
-from miap.server.soap.faults import ServiceFault
+from miap.server.soap.faults import fault_for
 from miap.storage.engine import Database
 from miap.storage.models import Base, Learner
 from tests.support import synthetic_name
@@ -80,9 +81,9 @@ def test_uln_collision_draws_again_without_bothering_the_caller(db):
 
 def test_verification_type_999_needs_a_description(db):
     before = count(db)
-    with pytest.raises(ServiceFault) as caught:
+    with pytest.raises(DomainError) as caught:
         register(db, details(verification_type="999"))
-    assert caught.value.error is errors.BADLY_FORMED
+    assert fault_for(caught.value).error is errors.BADLY_FORMED
     assert count(db) == before
 
 
@@ -92,9 +93,9 @@ def test_update_bumps_the_version_and_refuses_a_stale_one(db):
     with db.transaction() as session:
         changed = dict(person, email_address="learner@example.org")
         assert learners.update(session, changed, uln, 1) == Outcome.UPDATED
-    with pytest.raises(ServiceFault) as caught, db.transaction() as session:
+    with pytest.raises(DomainError) as caught, db.transaction() as session:
         learners.update(session, dict(person, email_address="stale@example.org"), uln, 1)
-    assert caught.value.error is errors.VERSION_CONFLICT
+    assert fault_for(caught.value).error is errors.VERSION_CONFLICT
     with db.transaction() as session:
         learner = learners.learner_by_uln(session, uln)
         assert (learner.version, learner.email_address) == (2, "learner@example.org")
@@ -104,20 +105,20 @@ def test_update_that_would_duplicate_another_learner_is_refused(db):
     first, second = details(), details()
     register(db, first)
     _, uln = register(db, second)
-    with pytest.raises(ServiceFault) as caught, db.transaction() as session:
+    with pytest.raises(DomainError) as caught, db.transaction() as session:
         learners.update(session, dict(first), uln, 1)
-    assert caught.value.error is errors.UPDATE_DUPLICATES
+    assert fault_for(caught.value).error is errors.UPDATE_DUPLICATES
     with db.transaction() as session:
         assert learners.learner_by_uln(session, uln).given_key == name_key(second["given_name"])
 
 
 def test_update_of_unknown_or_invalid_uln(db):
-    with pytest.raises(ServiceFault) as caught, db.transaction() as session:
+    with pytest.raises(DomainError) as caught, db.transaction() as session:
         learners.update(session, details(), "1000000043", 1)
-    assert caught.value.error is errors.LEARNER_NOT_FOUND
-    with pytest.raises(ServiceFault) as caught, db.transaction() as session:
+    assert fault_for(caught.value).error is errors.LEARNER_NOT_FOUND
+    with pytest.raises(DomainError) as caught, db.transaction() as session:
         learners.update(session, details(), "1000000063", 1)
-    assert caught.value.error is errors.INVALID_ULN
+    assert fault_for(caught.value).error is errors.INVALID_ULN
 
 
 def test_uln_lookup_uses_the_unique_index(db):

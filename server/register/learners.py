@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,6 +26,10 @@ from miap.server.outcomes import Outcome
 from miap.server.register.identifiers import is_valid_uln, random_uln
 from miap.storage.constraints import violated_constraint
 from miap.storage.models import Learner, utcnow
+from miap.storage.reads import LearnerRow, Reads
+
+#: Where a read-only rule reads from: an ORM session (inside a write), or the thin read path.
+Source = Session | Reads
 
 #: LearnerStatus of a live record; TierLevel 0 = identity not verified, 1 = verified.
 ACTIVE = "1"
@@ -101,12 +105,30 @@ def answering_learner(session: Session, uln: str) -> tuple[Learner | None, bool]
     return learner, False
 
 
+def answering_row(reads: Reads, uln: str) -> tuple[LearnerRow | None, bool]:
+    """``answering_learner`` on the read path: one indexed query, learner and master together."""
+    learner, master = reads.learner_and_master(uln)
+    if learner is None or learner.deleted_at is not None:
+        return None, False
+    if learner.merged_into_id is not None:
+        return master, True
+    return learner, False
+
+
+def _answering(source: Source, uln: str) -> tuple[Learner | LearnerRow | None, bool]:
+    if isinstance(source, Reads):
+        return answering_row(source, uln)
+    return answering_learner(source, uln)
+
+
 def find_by_uln(
-    session: Session, matcher: Matcher, uln: str, given_name: str, family_name: str
+    source: Source, matcher: Matcher, uln: str, given_name: str, family_name: str
 ) -> FindResult:
-    """The learner with this ULN (or its master), only when the names agree too."""
+    """The learner with this ULN (or its master), only when the names agree too.
+
+    ``source`` is the read path (``Reads``, what the service uses) or an ORM session."""
     require_valid_uln(uln)
-    learner, substituted = answering_learner(session, uln)
+    learner, substituted = _answering(source, uln)
     if learner is None or not matcher.names_match(learner, given_name, family_name):
         return FindResult(Outcome.NO_MATCH)
     return FindResult(Outcome.LINKED if substituted else Outcome.EXACT, [learner])
@@ -168,6 +190,9 @@ def register(
                 # merged or withdrawn learner with these details (duplicate_of passes over those).
                 return Outcome.NOT_REGISTERED, None
             raise exceptions.DetailsNotStorable(f"constraint {broken}") from None
+        except DataError:
+            # PostgreSQL refuses a value longer than its column (SQLite stores it as it is).
+            raise exceptions.DetailsNotStorable("a value does not fit its column") from None
         return Outcome.REGISTERED, learner.uln
     raise exceptions.UlnsExhausted("No free ULN could be allocated")
 
@@ -196,20 +221,23 @@ def update(session: Session, details: dict[str, Any], uln: str, version: int) ->
         if broken == IDENTITY_CONSTRAINT:
             raise exceptions.WouldDuplicate(f"ULN {uln}") from None
         raise exceptions.DetailsNotStorable(f"ULN {uln}: constraint {broken}") from None
+    except DataError:
+        raise exceptions.DetailsNotStorable(f"ULN {uln}: a value does not fit its column") from None
     return Outcome.UPDATED
 
 
 @dataclass
 class Verification:
     code: Outcome
-    learner: Learner | None
+    learner: Learner | LearnerRow | None
     failure_flags: list[str]
 
 
-def verify(session: Session, matcher: Matcher, uln: str, query: VerifyQuery) -> Verification:
-    """Check ``query`` against the learner holding ``uln``, or its master if it was merged."""
+def verify(source: Source, matcher: Matcher, uln: str, query: VerifyQuery) -> Verification:
+    """Check ``query`` against the learner holding ``uln``, or its master if it was merged
+    (``source``: the read path or an ORM session)."""
     require_valid_uln(uln)
-    learner, linked = answering_learner(session, uln)
+    learner, linked = _answering(source, uln)
     if learner is None:
         return Verification(Outcome.ULN_NOT_FOUND, None, [])
     outcome = matcher.verify(learner, query)

@@ -18,14 +18,16 @@ from wsgiref.util import request_uri
 from miap.server.exceptions import DomainError
 from miap.server.matching.engine import Matcher, ScoringMatcher
 from miap.server.register import audit
+from miap.server.register.audit import AuditWriter
 from miap.server.register.auth import Authenticator
 from miap.server.settings import Settings
 from miap.server.soap import contract, faults, xmlsafe
 from miap.server.soap import envelope as soap
 from miap.server.soap.faults import ServiceFault, fault_for
 from miap.server.soap.learner_service import OPERATIONS, fields
-from miap.server.soap.operations import Call, Operation, Reply
+from miap.server.soap.operations import READ_ONLY, Call, Operation, Reply
 from miap.storage.engine import Database
+from miap.storage.reads import Reads
 
 log = logging.getLogger("miap.request")
 
@@ -43,7 +45,10 @@ class LearnerServiceApp:
         self.db = db
         self.settings = settings
         self.matcher = matcher or ScoringMatcher()
-        self.authenticator = Authenticator(db, ttl=settings.auth_cache_seconds)
+        self.reads = Reads(db.read_engine)
+        self.authenticator = Authenticator(db, ttl=settings.auth_cache_seconds, reads=self.reads)
+        #: Audit entries of read-only answers and of refusals: one writer thread, group commit.
+        self.audit = AuditWriter(db)
         self.operations: dict[str, Operation] = {op.request: op for op in OPERATIONS}
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -125,6 +130,7 @@ class LearnerServiceApp:
         contract.validate(payload)
         header = fields(payload)
         ukprn, user_name = header.get("UKPRN"), header.get("UserName")
+        entry = {"request_id": request_id, "user_name": user_name, "operation": operation.name}
         try:
             caller = self.authenticator.authenticate(
                 # The password is taken verbatim: spaces in it are significant.
@@ -133,31 +139,30 @@ class LearnerServiceApp:
                 payload.findtext("OrgPassword"),
                 user_name,
             )
-            with self.db.transaction() as session:
-                reply = operation.handler(Call(session, self.matcher, caller, payload))
-                if self.settings.validate_responses:
-                    _validate_response(reply)
-                audit.record(
-                    session,
-                    request_id=request_id,
-                    ukprn=caller.ukprn,
-                    user_name=user_name,
-                    operation=operation.name,
-                    outcome=reply.outcome,
-                    ulns=reply.ulns,
+            if operation.name in READ_ONLY:
+                reply = self._read(operation, caller, payload)
+                # Answered only once the entry is committed (by the writer, with others').
+                self.audit.record(
+                    ukprn=caller.ukprn, outcome=reply.outcome, ulns=reply.ulns, **entry
                 )
+            else:
+                with self.db.transaction() as session:
+                    reply = operation.handler(
+                        Call(session, self.matcher, caller, payload, self.reads)
+                    )
+                    if self.settings.validate_responses:
+                        _validate_response(reply)
+                    # In the change's own transaction: both commit, or neither.
+                    audit.record(
+                        session, ukprn=caller.ukprn, outcome=reply.outcome, ulns=reply.ulns, **entry
+                    )
         except (ServiceFault, DomainError) as failure:
             fault = failure if isinstance(failure, ServiceFault) else fault_for(failure)
-            with self.db.transaction() as session:
-                audit.record(
-                    session,
-                    request_id=request_id,
-                    ukprn=ukprn,
-                    user_name=user_name,
-                    operation=operation.name,
-                    outcome=fault.error.code,
-                )
+            self.audit.record(ukprn=ukprn, outcome=fault.error.code, **entry)
             raise fault from None
+        except Exception:
+            self._audit_internal_error(ukprn, entry)
+            raise
         log.info(
             "%s %s %s ukprn=%s ulns=%s",
             request_id,
@@ -167,6 +172,22 @@ class LearnerServiceApp:
             ",".join(reply.ulns[:10]),
         )
         return reply
+
+    def _read(self, operation: Operation, caller, payload) -> Reply:  # noqa: ANN001
+        """A read-only operation on the read path: no write lock, no writing transaction."""
+        with self.db.reading() as session:
+            reply = operation.handler(Call(session, self.matcher, caller, payload, self.reads))
+        if self.settings.validate_responses:
+            _validate_response(reply)
+        return reply
+
+    def _audit_internal_error(self, ukprn: str | None, entry: dict) -> None:
+        """Audit a request that failed inside the server (best effort: the failure may be
+        the database itself, and the client gets WSEC0999 either way)."""
+        try:
+            self.audit.record(ukprn=ukprn, outcome=faults.INTERNAL.code, **entry)
+        except Exception as error:  # noqa: BLE001
+            log.error("%s could not audit an internal error: %s", entry["request_id"], error)
 
 
 def _validate_response(reply: Reply) -> None:

@@ -189,7 +189,11 @@ def find_reply(
 def learner_by_uln(call: Call) -> Reply:
     request = fields(call.payload)
     result = learners.find_by_uln(
-        call.session, call.matcher, request["ULN"], request["GivenName"], request["FamilyName"]
+        call.reads or call.session,
+        call.matcher,
+        request["ULN"],
+        request["GivenName"],
+        request["FamilyName"],
     )
     return find_reply(call, result, request, [request["ULN"]])
 
@@ -236,7 +240,7 @@ def verify_learner(call: Call) -> Reply:
         date_of_birth=parse_date(request.get("DateOfBirth"), "DateOfBirth"),
         gender=request.get("Gender"),
     )
-    result = learners.verify(call.session, call.matcher, request["ULN"], query)
+    result = learners.verify(call.reads or call.session, call.matcher, request["ULN"], query)
     response = etree.Element(qname(REPORTMSG, "VerifyLearnerResponse"), nsmap={"rep": REPORTMSG})
     values: dict[str, Any] = {f"Searched{name}": value for name, value in request.items()}
     values["ResponseCode"] = result.code

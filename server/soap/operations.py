@@ -10,16 +10,33 @@ from sqlalchemy.orm import Session
 
 from miap.server.matching.engine import Matcher
 from miap.server.register.auth import Caller
+from miap.storage.reads import Reads
+
+#: Operations that never change the register. They run on the read path: ``Call.reads`` and a
+#: read-only ``Call.session`` that never takes SQLite's write lock; their audit entries go
+#: through the process's audit writer (group commit).
+READ_ONLY = frozenset(
+    {
+        "learnerByULN",
+        "learnerByDemographics",
+        "verifyLearner",
+        "retrieveULNs",
+        "getMergedUnmergedULNsReport",
+        "getDeletedULNsReport",
+    }
+)
 
 
 @dataclass
 class Call:
-    """One authenticated request, inside its database transaction."""
+    """One authenticated request: inside its writing transaction (``session``), or on the
+    read path (a read-only ``session`` that connects on first use, and ``reads``)."""
 
     session: Session
     matcher: Matcher
     caller: Caller
     payload: etree._Element
+    reads: Reads | None = None
 
 
 @dataclass
