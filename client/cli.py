@@ -5,6 +5,7 @@
     miap-client find-uln 2088013023 --given Maren --family Testwood
     miap-client --json find --given Maren --family Testwood --dob 2008-12-10 --gender 2 \\
         --postcode "LS1 4AP"
+    miap-client batch submit LRB_10000002_010920260900.CSV [--out OUT] [--job-type CHK]
 
 Exit status: 0 the service answered (whatever its response code, e.g. WSRC0001 no match);
 2 bad arguments or missing credentials; 3 the service answered with a fault (WSECnnnn);
@@ -20,9 +21,12 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from miap.client import batchfile
 from miap.client.codes import FAILURE_FLAGS, GENDERS, describe
 from miap.client.exceptions import (
     LrsConnectionError,
@@ -31,7 +35,7 @@ from miap.client.exceptions import (
     LrsProtocolError,
     LrsRequestError,
 )
-from miap.client.lrs import LrsClient, report_entries
+from miap.client.lrs import MAX_BATCH, LrsClient, report_entries
 
 PROG = "miap-client"
 DEFAULT_USER = "miap-client"
@@ -213,6 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
         report = command(name, help_text)
         report.add_argument("--from", dest="from_date", required=True, help="YYYY-MM-DD")
         report.add_argument("--to", dest="to_date", help="YYYY-MM-DD (default: until now)")
+
+    batch = command(
+        "batch",
+        "send a batch file (LRB_<UKPRN>_<DDMMYYYYHHMM>.CSV or .XML) and write its output",
+        "batch submit FILE: send the file's learners in SOAP batches of 200, wait for every "
+        "job with a progress bar, and write OUT: the input rows in order with ULN, ReturnCode "
+        "and ReturnReason added. A malformed row is not sent; it is answered WSEC0001 with its "
+        "line number and reason.",
+    )
+    batch.add_argument("action", choices=("submit",))
+    batch.add_argument("file", metavar="FILE", type=Path)
+    batch.add_argument("--out", type=Path, help="output file (default FILE.out.csv / .out.xml)")
+    batch.add_argument("--job-type", choices=("FUL", "CHK"), default="FUL")
+    batch.add_argument("--poll", type=float, default=0.2, help="seconds between status checks")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -379,6 +398,77 @@ def _report_lines(result: dict, headings: list[str], rows: list[list[Any]]) -> l
     return [f"{result.get('ResponseCode')} {len(rows)} in the range", *table(headings, rows)]
 
 
+#: The output counts of a batch, in the order they are reported.
+BATCH_COUNTS = (
+    "NewLearnersCount",
+    "ExistsUpdatedLearnersCount",
+    "PossibleMatchLearnersCount",
+    "LearnersNotFoundCount",
+    "RejectedLearnersCount",
+)
+
+
+def run_batch(client: LrsClient, args: argparse.Namespace) -> tuple[Any, list[str]]:
+    from tqdm import tqdm
+
+    try:
+        batch = batchfile.read(args.file)
+    except batchfile.BatchFileError as exc:
+        raise LrsRequestError(str(exc)) from None
+    if client.ukprn and batch.ukprn != client.ukprn:
+        raise LrsRequestError(
+            f"{batch.path.name} is UKPRN {batch.ukprn}'s file; you are {client.ukprn}"
+        )
+    rows = batch.sendable
+    chunks = [rows[start : start + MAX_BATCH] for start in range(0, len(rows), MAX_BATCH)]
+    job_ids = [
+        client.submit_batch([row.learner for row in chunk], job_type=args.job_type)
+        for chunk in chunks
+    ]
+    outputs: dict[int, dict[str, Any]] = {}
+    progress = tqdm(
+        total=len(rows), unit="learner", file=sys.stderr, disable=args.no_progress or None
+    )
+    with progress:
+        while len(outputs) < len(job_ids):
+            done = 0
+            for job_id in job_ids:
+                if job_id in outputs:
+                    done += len(outputs[job_id]["Learner"])
+                    continue
+                result = client.batch_output(job_id)
+                if result.get("ResponseCode") == "WSRC0032":
+                    outputs[job_id] = result
+                    done += len(result["Learner"])
+                else:
+                    done += sum(result.get(name) or 0 for name in BATCH_COUNTS)
+            progress.update(done - progress.n)
+            if len(outputs) < len(job_ids):
+                time.sleep(args.poll)
+    sent = [
+        batchfile.Answer(
+            learner.get("ULN"),
+            learner.get("ReturnCode"),
+            describe(learner.get("ReturnCode"))
+            if str(learner.get("ReturnCode")).startswith("WSEC")
+            else None,
+        )
+        for job_id in job_ids
+        for learner in outputs[job_id]["Learner"]
+    ]
+    out = args.out or batchfile.default_output(args.file)
+    batchfile.write_output(batch, batchfile.answers_for(batch, sent), out)
+    counts = {name: sum(outputs[j].get(name) or 0 for j in job_ids) for name in BATCH_COUNTS}
+    counts["RejectedLearnersCount"] += len(batch.rows) - len(rows)
+    lines = [f"{batch.path.name}: {len(batch.rows)} learners in {len(job_ids)} jobs"]
+    lines += [f"  {name}: {value}" for name, value in counts.items()]
+    lines += [
+        f"  line {row.line}: rejected WSEC0001: {row.error}" for row in batch.rows if row.error
+    ]
+    lines.append(f"wrote {out}")
+    return {"JobIDs": job_ids, **counts, "Output": str(out)}, lines
+
+
 COMMANDS: dict[str, Callable[[LrsClient, argparse.Namespace], tuple[Any, list[str]]]] = {
     "find-uln": run_find_uln,
     "find": run_find,
@@ -388,6 +478,7 @@ COMMANDS: dict[str, Callable[[LrsClient, argparse.Namespace], tuple[Any, list[st
     "retrieve": run_retrieve,
     "merged-report": run_merged_report,
     "deleted-report": run_deleted_report,
+    "batch": run_batch,
 }
 
 

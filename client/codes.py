@@ -18,6 +18,9 @@ RESPONSE_CODES: dict[str, str] = {
     "WSVRC005": "does not match",
     "WSVRC006": "ULN not found",
     "WSEC0136": "supplied ULN is invalid",
+    "WSRC0030": "batch accepted",
+    "WSRC0031": "batch not finished yet",
+    "WSRC0032": "batch finished",
 }
 
 #: Fault (MIAPAPIException) ErrorCodes: the spec's, then miap's own (docs/contract.md).
@@ -37,6 +40,8 @@ FAULT_CODES: dict[str, str] = {
     "WSEC0802": "the organisation is not an active provider",
     "WSEC0803": "the request names no organisation (UKPRN)",
     "WSEC0999": "internal error",
+    "WSEC1001": "LearnerRecordCount does not equal the learners sent",
+    "WSEC1002": "no batch job of this organisation has that JobID",
 }
 
 GENDERS: dict[str, str] = {"0": "not known", "1": "male", "2": "female", "9": "not specified"}

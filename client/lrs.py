@@ -108,6 +108,8 @@ READ_ONLY_FIELDS: frozenset[str] = frozenset(
     }
 )
 MAX_ULNS = 200
+#: Learners in one submitBatchRegistration.
+MAX_BATCH = 200
 
 
 class LrsClient:
@@ -317,6 +319,53 @@ class LrsClient:
             )
         )
 
+    # -- batches ------------------------------------------------------------------------------
+
+    def submit_batch(self, learners: Iterable[Mapping[str, Any]], job_type: str = "FUL") -> int:
+        """submitBatchRegistration: queue 1-200 learners (dicts keyed by BatchLearner field
+        names; ``None`` left out) to register (``FUL``) or only look up (``CHK``); the JobID."""
+        sent = [_batch_learner(learner) for learner in learners]
+        if not 1 <= len(sent) <= MAX_BATCH:
+            raise LrsRequestError(f"a batch holds 1 to {MAX_BATCH} learners, not {len(sent)}")
+        reply = self._call(
+            "submitBatchRegistration",
+            **self._header(),
+            JobType=job_type,
+            LearnerRecordCount=len(sent),
+            Learner=sent,
+        )
+        return int(reply.JobID)
+
+    def batch_output(self, job_id: int) -> dict[str, Any]:
+        """getBatchRegistrationOutput: ResponseCode (WSRC0032 finished, WSRC0031 not yet),
+        JobStatus, the counts, the job's times and, once finished, a ``Learner`` list (each
+        as sent, with ULN and ReturnCode), in the order sent."""
+        result = _plain(self._call("getBatchRegistrationOutput", **self._header(), JobID=job_id))
+        result["Learner"] = list(result.get("Learner") or [])
+        return result
+
+    def submit_verify_batch(
+        self, learners: Iterable[Mapping[str, Any]], org_email: str | None = None
+    ) -> int:
+        """submitVerifyBatch: queue learners (MISIdentifier, ULN, FamilyName, GivenName,
+        DateOfBirth, Gender) to verify; the JobID."""
+        sent = [{k: _text(v) for k, v in learner.items() if v is not None} for learner in learners]
+        reply = self._call(
+            "submitVerifyBatch",
+            **self._header(),
+            LearnerRecordCount=len(sent),
+            OrgEmail=org_email,
+            Learner=sent,
+        )
+        return int(reply.JobID)
+
+    def verify_batch_output(self, job_id: int) -> dict[str, Any]:
+        """getVerifyBatchOutput: ResponseCode, JobStatus, times and, once finished, a
+        ``VerifiedLearner`` list answered as verifyLearner answers one."""
+        result = _plain(self._call("getVerifyBatchOutput", **self._header(), JobID=job_id))
+        result["VerifiedLearner"] = list(result.get("VerifiedLearner") or [])
+        return result
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _header(self) -> dict[str, str | None]:
@@ -398,6 +447,12 @@ def _learner_body(
     if missing:
         raise LrsRequestError(f"the learner lacks required field(s) {', '.join(missing)}")
     return body
+
+
+def _batch_learner(learner: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(learner, Mapping):
+        raise LrsRequestError("a batch learner must be a dict keyed by BatchLearner field names")
+    return {name: _text(value) for name, value in learner.items() if value not in (None, "")}
 
 
 def _plain(value: Any) -> Any:

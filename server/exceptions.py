@@ -63,3 +63,11 @@ class ProviderNotActive(DomainError):
 
 class AdminRefusal(DomainError):
     """An administrator's change refused (merges, withdrawals, the provider register)."""
+
+
+class BatchCountMismatch(DomainError):
+    """A batch's LearnerRecordCount differs from the learners it holds; nothing was queued."""
+
+
+class JobNotFound(DomainError):
+    """No job of the caller's with that JobID (another provider's job answers the same)."""

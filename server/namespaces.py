@@ -22,6 +22,8 @@ SCHEMA_FILES = {
     LEARNER: "learner",
     FINDMSG: "findmsg",
     REGMSG: "regmsg",
+    BATCHMSG: "batchmsg",
+    VLDMSG: "vldmsg",
     REPORTMSG: "reportmsg",
     EXCEPTIONS: "exceptions",
 }

@@ -32,3 +32,7 @@ class Outcome(enum.Enum):
     # Reports.
     REPORT_ENTRIES = "report has entries"
     REPORT_EMPTY = "report is empty"
+    # Batches (SubmitBatch / SubmitVerifyBatch and their outputs).
+    BATCH_ACCEPTED = "batch accepted: a job was created"
+    BATCH_PENDING = "batch not finished yet"
+    BATCH_FINISHED = "batch finished: every learner's outcome is given"

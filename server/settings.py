@@ -46,6 +46,17 @@ class Settings:
     name_variants: Path | None = _setting(
         None, "given-name variants file (default: the table shipped with miap)"
     )
+    serve_worker: bool = _setting(
+        True, "miap serve also runs a work-queue worker (batches) beside the server"
+    )
+    work_threads: int = _setting(
+        2, "threads per work-queue worker (PostgreSQL; a SQLite worker runs one)"
+    )
+    work_batch_size: int = _setting(50, "queue items a worker claims and does per transaction")
+    work_lease_seconds: float = _setting(
+        60.0, "how long a worker's claim holds items before another worker may take them"
+    )
+    work_poll_seconds: float = _setting(0.2, "how often an idle worker looks for new work")
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:  # noqa: ANN401

@@ -161,3 +161,56 @@ class AuditEntry(Base):
     operation: Mapped[str] = mapped_column(String(64))
     uln: Mapped[str | None] = mapped_column(String(10), index=True)
     outcome: Mapped[str] = mapped_column(String(16))
+
+
+# -- the durable work queue (server/work/): batches now; census runs and deliveries later -------
+
+
+class WorkJob(Base):
+    """A piece of work that runs later: its items are the queue (``server/work/queue.py``)."""
+
+    __tablename__ = "work_jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: Which handler runs its items, e.g. ``batch.register``.
+    kind: Mapped[str] = mapped_column(String(64))
+    #: Who may see the job (a UKPRN for provider batches); None for the service's own work.
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: Enqueueing the same key again returns the job already there (a retried submission).
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    #: The job's parameters as JSON (the job type, who submitted it, …).
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    item_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WorkItem(Base):
+    """One unit of a job. Its outcome (``result``) is written in the same transaction that
+    marks it done, so a worker killed mid-item loses or repeats nothing."""
+
+    __tablename__ = "work_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("work_jobs.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    #: Position in the job (0-based): outputs keep the order items were sent in.
+    seq: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+    #: ``pending`` until its outcome is recorded, then ``done``.
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    #: The worker holding the item and until when; an expired lease may be taken by another.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    result: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_work_items_job_id_seq", "job_id", "seq", unique=True),
+        # Workers claim pending items in id order through this index.
+        Index("ix_work_items_status_id", "status", "id"),
+    )
+
+
+# -- the school census (server/census/) ----------------------------------------------------------

@@ -18,7 +18,10 @@ XSD_DIR = ROOT / "xsd"
 WSDL_PATH = ROOT / "wsdl" / "LearnerService.wsdl"
 
 LRS = "http://api.lrs.miap.gov.uk/"
-NS = {name: LRS + name for name in ("learner", "findmsg", "regmsg", "reportmsg", "exceptions")}
+NS = {
+    name: LRS + name
+    for name in ("learner", "findmsg", "regmsg", "reportmsg", "batchmsg", "vldmsg", "exceptions")
+}
 XSD_FILES = {name: XSD_DIR / f"{name}.xsd" for name in NS}
 
 OPERATIONS = {
@@ -38,6 +41,14 @@ OPERATIONS = {
         "MergedUnmergedULNsResponse",
     ),
     "getDeletedULNsReport": ("reportmsg", "GetDeletedULNs", "DeletedULNsResponse"),
+    "submitBatchRegistration": ("batchmsg", "SubmitBatch", "SubmitBatchResponse"),
+    "getBatchRegistrationOutput": (
+        "batchmsg",
+        "GetSubmitBatchOutput",
+        "GetSubmitBatchOutputResponse",
+    ),
+    "submitVerifyBatch": ("vldmsg", "SubmitVerifyBatch", "SubmitVerifyBatchResponse"),
+    "getVerifyBatchOutput": ("vldmsg", "GetVerifyBatchOutput", "GetVerifyBatchOutputResponse"),
 }
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
@@ -57,6 +68,10 @@ MESSAGE_NAMES = {
         "mergedUnmergedULNsReportResponse",
     ),
     "getDeletedULNsReport": ("deletedULNsReportRequest", "deletedULNsReportResponse"),
+    "submitBatchRegistration": ("submitBatchRequest", "submitBatchResponse"),
+    "getBatchRegistrationOutput": ("batchOutputRequest", "batchOutputResponse"),
+    "submitVerifyBatch": ("submitVerifyBatchRequest", "submitVerifyBatchResponse"),
+    "getVerifyBatchOutput": ("verifyBatchOutputRequest", "verifyBatchOutputResponse"),
 }
 
 # Synthetic values. 1000000043 and 1026893096 are valid ULN test vectors.

@@ -41,6 +41,10 @@ def test_served_wsdl_loads_and_lists_the_operations(server):
         "retrieveULNs",
         "getMergedUnmergedULNsReport",
         "getDeletedULNsReport",
+        "submitBatchRegistration",
+        "getBatchRegistrationOutput",
+        "submitVerifyBatch",
+        "getVerifyBatchOutput",
     }
     assert bound._binding_options["address"] == server.url
 

@@ -6,7 +6,9 @@ miap provider set-status --ukprn N --status PD2
 miap learner merge MASTER DUPLICATE [--reason TEXT] [--by NAME]
 miap learner unmerge MASTER DUPLICATE [--reason TEXT] [--by NAME]
 miap learner delete ULN --reason TEXT [--by NAME]
-miap serve [--host H] [--port P] [--workers N] [--db URL]
+miap serve [--host H] [--port P] [--workers N] [--no-worker] [--db URL]
+miap worker [--work-threads N] [--once] [--db URL]
+miap batch import FILE [--out OUT] [--job-type FUL|CHK] [--db URL]
 miap demo [--host H] [--port P] [--learners N] [--db URL]
 miap synth --count N [--seed S] [--queries Q --out DIR] [--load --db URL]
 """
@@ -17,9 +19,13 @@ import argparse
 import dataclasses
 import getpass
 import logging
+import os
 import shlex
+import signal
 import socket
+import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from miap.server.admin import demo, synth
-from miap.server.app import make_app
+from miap.server.app import make_app, make_worker
 from miap.server.matching.normalise import default_variants
 from miap.server.register import merging
 from miap.server.register.merging import MergeError
@@ -117,8 +123,38 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sub = command(commands, name, help_text)
         _setting_flags(sub, SERVE_SETTINGS)
+        sub.add_argument(
+            "--no-worker",
+            dest="serve_worker",
+            action="store_false",
+            default=None,
+            help="run no work-queue worker beside the server ($MIAP_SERVE_WORKER=0)",
+        )
         if name == "demo":
             sub.add_argument("--learners", type=int, default=300, help="synthetic learners")
+
+    worker = command(commands, "worker", "run a work-queue worker (batch jobs) until stopped")
+    _setting_flags(worker, WORK_SETTINGS)
+    worker.add_argument("--once", action="store_true", help="do the work queued now, then stop")
+    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+
+    batch = commands.add_parser("batch", help="batch files")
+    batch_actions = batch.add_subparsers(dest="action", required=True)
+    batch_import = command(
+        batch_actions,
+        "import",
+        "register (FUL) or look up (CHK) the learners of a batch file on the server side "
+        "and write the output file",
+    )
+    batch_import.add_argument(
+        "file", metavar="FILE", type=Path, help="LRB_<UKPRN>_<DDMMYYYYHHMM>.CSV or .XML"
+    )
+    batch_import.add_argument("--out", type=Path, help="output file (default FILE.out.csv/.xml)")
+    batch_import.add_argument("--job-type", choices=("FUL", "CHK"), default="FUL")
+    batch_import.add_argument(
+        "--user", default="miap batch import", help="recorded in the audit log"
+    )
+    _setting_flags(batch_import, ("match_weights", "name_variants", "work_batch_size"))
     return parser
 
 
@@ -132,6 +168,17 @@ SERVE_SETTINGS = (
     "validate_responses",
     "auth_cache_seconds",
     "public_url",
+    "match_weights",
+    "name_variants",
+)
+
+
+#: The settings ``miap worker`` takes as flags.
+WORK_SETTINGS = (
+    "work_threads",
+    "work_batch_size",
+    "work_lease_seconds",
+    "work_poll_seconds",
     "match_weights",
     "name_variants",
 )
@@ -195,6 +242,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(settings)
     _require_existing(url)
+    if args.command == "worker":
+        return _worker(args, settings)
+    if args.command == "batch":
+        return _batch_import(args, settings)
     if args.command == "provider":
         return _provider(args, url)
     return _learner(args, url)
@@ -316,12 +367,127 @@ def _serve(settings: Settings) -> int:
     check.dispose()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     print(f"miap: serving {_service_url(settings)}?wsdl", flush=True)
-    serve(
-        lambda: make_app(settings),
-        settings.host,
-        settings.port,
-        workers=settings.workers,
-        threads=settings.threads,
+    worker = _start_worker(settings) if settings.serve_worker else None
+    try:
+        serve(
+            lambda: make_app(settings),
+            settings.host,
+            settings.port,
+            workers=settings.workers,
+            threads=settings.threads,
+        )
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def _start_worker(settings: Settings) -> subprocess.Popen:
+    """``miap worker`` beside the server: its own process (one on SQLite), given the same
+    settings, that stops when the server does (or when it finds the server gone)."""
+    environ = dict(os.environ)
+    for name in ("database_url", *WORK_SETTINGS):
+        value = getattr(settings, name)
+        if value is not None:
+            environ[env_name(name)] = str(value)
+    command = [sys.executable, "-m", "miap.server.admin.cli", "worker"]
+    return subprocess.Popen([*command, "--parent-pid", str(os.getpid())], env=environ)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    db = Database(settings.database_url)
+    _require_schema(db)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    worker = make_worker(settings, db)
+    if args.once:
+        done = worker.drain()
+        print(f"miap: worker did {done} items", file=sys.stderr)
+        return 0
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
+    threads = 1 if db.dialect == "sqlite" else max(1, settings.work_threads)
+    print(f"miap: worker {worker.name} ({threads} threads) on {db.dialect}", flush=True)
+    worker.run(stop, threads)
+    db.dispose()
+    return 0
+
+
+def _watch_parent(parent: int, stop: threading.Event) -> None:
+    """Stop when the process that started us is gone (it was killed without stopping us)."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            stop.set()
+
+
+def _batch_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Queue the file's learners as one job, work the queue here until the job is done (other
+    workers may share it), then write the output file as ``miap-client batch submit`` does."""
+    import time
+
+    from sqlalchemy import select
+    from tqdm import tqdm
+
+    from miap.client import batchfile
+    from miap.server.batches import jobs
+    from miap.server.soap.batch_service import return_code
+    from miap.server.work import queue
+    from miap.storage.models import Provider
+
+    try:
+        batch = batchfile.read(args.file)
+    except batchfile.BatchFileError as exc:
+        raise CliError(str(exc)) from None
+    db = Database(settings.database_url)
+    _require_schema(db)
+    learners = [row.learner for row in batch.sendable]
+    with db.transaction() as session:
+        known = select(Provider.id).where(Provider.ukprn == batch.ukprn)
+        if session.scalar(known) is None:
+            raise CliError(f"UKPRN {batch.ukprn} (from the file name) is not a registered provider")
+        job_id = jobs.submit_registration(
+            session, batch.ukprn, args.user, args.job_type, len(learners), learners, "batchImport"
+        )
+    print(f"miap: job {job_id}: {len(learners)} learners queued", file=sys.stderr)
+    worker = make_worker(settings, db)
+    with tqdm(total=len(learners), unit="learner", file=sys.stderr) as bar:
+        while True:
+            claimed = worker.run_once()
+            with db.reading() as session:
+                progress = queue.progress(session, job_id)
+            bar.update(progress.done - bar.n)
+            if progress.state == "finished":
+                break
+            if not claimed:
+                time.sleep(settings.work_poll_seconds)  # another worker holds the rest
+    with db.reading() as session:
+        output = jobs.output(session, batch.ukprn, job_id, jobs.REGISTER)
+    sent = [
+        batchfile.Answer(
+            result.uln,
+            return_code(result),
+            str(result.refusal) if result.refusal is not None else None,
+        )
+        for _, result in output.learners
+    ]
+    out = args.out or batchfile.default_output(args.file)
+    batchfile.write_output(batch, batchfile.answers_for(batch, sent), out)
+    db.dispose()
+    for row in batch.rows:
+        if row.error:
+            print(f"{batch.path.name} line {row.line}: rejected: {row.error}", file=sys.stderr)
+    counts = ", ".join(
+        f"{output.counts[name]} {name.replace('_', ' ')}" for name in jobs.CATEGORIES
+    )
+    malformed = len(batch.rows) - len(learners)
+    print(
+        f"miap: job {job_id}: {counts} (+{malformed} malformed rows); wrote {out}", file=sys.stderr
     )
     return 0
 

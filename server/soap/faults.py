@@ -65,6 +65,12 @@ METHOD_NOT_ALLOWED = ErrorCode("WSEC0909", "Use POST for operations, GET for ?ws
 NOT_FOUND = ErrorCode("WSEC0910", "No service at this address", 404)
 INTERNAL = ErrorCode("WSEC0999", "Internal error; the request was not carried out", 500, "Server")
 
+# 10xx: batches (ours).
+BATCH_COUNT_MISMATCH = ErrorCode(
+    "WSEC1001", "LearnerRecordCount does not equal the number of learners in the batch"
+)
+JOB_NOT_FOUND = ErrorCode("WSEC1002", "No batch job of this organisation has that JobID")
+
 
 class ServiceFault(Exception):
     """Raised anywhere in request handling; becomes a SOAP Fault with MIAPAPIException detail."""
@@ -90,6 +96,8 @@ DOMAIN_FAULTS: dict[type[exceptions.DomainError], ErrorCode] = {
     exceptions.AuthenticationFailed: AUTHENTICATION_FAILED,
     exceptions.ProviderNotActive: PROVIDER_NOT_ACTIVE,
     exceptions.DomainError: INTERNAL,
+    exceptions.BatchCountMismatch: BATCH_COUNT_MISMATCH,
+    exceptions.JobNotFound: JOB_NOT_FOUND,
 }
 
 #: Each domain outcome's response code on the wire.
@@ -113,6 +121,10 @@ OUTCOME_CODES: dict[Outcome, str] = {
     # A report with entries in its range, and one with none (our choice, as for finds).
     Outcome.REPORT_ENTRIES: "WSRC0004",
     Outcome.REPORT_EMPTY: "WSRC0001",
+    # Batches (ours): accepted, not finished yet, finished with every learner's outcome.
+    Outcome.BATCH_ACCEPTED: "WSRC0030",
+    Outcome.BATCH_PENDING: "WSRC0031",
+    Outcome.BATCH_FINISHED: "WSRC0032",
 }
 
 

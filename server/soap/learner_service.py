@@ -367,3 +367,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("getDeletedULNsReport", qname(REPORTMSG, "GetDeletedULNs"), deleted_ulns),
 )
+
+from miap.server.soap.batch_service import BATCH_OPERATIONS  # noqa: E402 - after OPERATIONS
+
+OPERATIONS += BATCH_OPERATIONS

@@ -1,0 +1,1 @@
+"""The durable work queue: everything that runs later (batches, census runs, deliveries)."""

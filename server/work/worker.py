@@ -1,0 +1,154 @@
+"""A worker: claims items of the kinds it has handlers for and does them (``queue.py``).
+
+``miap worker`` runs one as its own process; ``miap serve`` starts one beside the server. On
+PostgreSQL a worker may run several threads and any number of workers may share the queue;
+on SQLite a worker runs one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from miap.server.work import queue
+from miap.storage.engine import Database
+from miap.storage.models import WorkItem, WorkJob
+
+log = logging.getLogger("miap.work")
+
+#: Items claimed and done in one transaction.
+BATCH_SIZE = 50
+#: How long a claim holds an item before another worker may take it.
+LEASE_SECONDS = 60.0
+#: How long an idle worker waits before looking for work again.
+POLL_SECONDS = 0.5
+#: An item whose handler fails this many times is given the handler's failure outcome.
+MAX_ATTEMPTS = 5
+
+
+class Handler(Protocol):
+    """Does a job's items inside the caller's transaction and returns one outcome (any JSON
+    value) per item, in order. Its writes commit with the outcomes, or not at all."""
+
+    def __call__(self, session: Session, job: WorkJob, items: list[WorkItem]) -> list[Any]: ...
+
+    def failed(self, job: WorkJob, item: WorkItem, reason: str) -> Any:  # noqa: ANN401
+        """The outcome recorded for an item that failed ``MAX_ATTEMPTS`` times."""
+        ...
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        handlers: Mapping[str, Handler],
+        *,
+        name: str | None = None,
+        batch_size: int = BATCH_SIZE,
+        lease_seconds: float = LEASE_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.db = db
+        self.handlers = dict(handlers)
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.max_attempts = max_attempts
+        #: Items whose outcome this worker recorded (tests and diagnostics).
+        self.done = 0
+
+    # -- one round ----------------------------------------------------------------------------
+
+    def run_once(self, name: str | None = None) -> int:
+        """Claim up to ``batch_size`` items and do them; returns how many were claimed."""
+        name = name or self.name
+        with self.db.transaction() as session:
+            claimed = queue.claim(session, name, self.handlers, self.batch_size, self.lease_seconds)
+        by_job: dict[int, list[int]] = defaultdict(list)
+        for item_id, job_id in claimed:
+            by_job[job_id].append(item_id)
+        for job_id, item_ids in by_job.items():
+            try:
+                self._do(job_id, item_ids)
+            except Exception as error:  # noqa: BLE001 - one bad item must not stop the queue
+                log.warning(
+                    "job %s: %d items failed together (%s); doing them one at a time",
+                    job_id,
+                    len(item_ids),
+                    type(error).__name__,
+                )
+                for item_id in item_ids:
+                    self._do_alone(job_id, item_id)
+        return len(claimed)
+
+    def drain(self) -> int:
+        """Do work until none is left (tests, ``miap batch import``); returns items claimed."""
+        total = 0
+        while claimed := self.run_once():
+            total += claimed
+        return total
+
+    def _do(self, job_id: int, item_ids: list[int]) -> None:
+        with self.db.transaction() as session:
+            items = queue.lock_pending(session, item_ids)
+            if not items:
+                return
+            job = session.get(WorkJob, job_id)
+            outcomes = self.handlers[job.kind](session, job, items)
+            if len(outcomes) != len(items):
+                raise RuntimeError(f"handler for {job.kind} answered {len(outcomes)} items")
+            now = queue.utcnow()
+            for item, outcome in zip(items, outcomes, strict=True):
+                queue.complete(item, outcome, now)
+        self.done += len(items)
+
+    def _do_alone(self, job_id: int, item_id: int) -> None:
+        try:
+            self._do(job_id, [item_id])
+            return
+        except Exception as error:  # noqa: BLE001
+            reason = type(error).__name__
+            log.error("job %s item %s failed: %s", job_id, item_id, reason)
+        with self.db.transaction() as session:
+            [item] = queue.lock_pending(session, [item_id]) or [None]
+            if item is None or item.attempts < self.max_attempts:
+                return  # retried once its lease expires
+            job = session.get(WorkJob, job_id)
+            queue.complete(item, self.handlers[job.kind].failed(job, item, reason))
+        self.done += 1
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, threads: int = 1) -> None:
+        """Work until ``stop`` is set; ``threads`` loops share the work (PostgreSQL only)."""
+        if self.db.dialect == "sqlite":
+            threads = 1
+        loops = [
+            threading.Thread(
+                target=self._loop, args=(stop, f"{self.name}:{n}"), name=f"miap-work-{n}"
+            )
+            for n in range(threads)
+        ]
+        for loop in loops:
+            loop.start()
+        for loop in loops:
+            loop.join()
+
+    def _loop(self, stop: threading.Event, name: str) -> None:
+        while not stop.is_set():
+            try:
+                claimed = self.run_once(name)
+            except Exception as error:  # noqa: BLE001 - e.g. the database restarting
+                log.error("worker %s: %s; trying again", name, type(error).__name__)
+                claimed = 0
+            if not claimed:
+                stop.wait(self.poll_seconds)
