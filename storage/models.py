@@ -214,3 +214,95 @@ class WorkItem(Base):
 
 
 # -- the school census (server/census/) ----------------------------------------------------------
+
+
+class CensusRun(Base):
+    """One load of one census file: the idempotency key is the file's content hash with the
+    academic year, and two high-water marks (lines staged, lines settled) make it resumable."""
+
+    __tablename__ = "census_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    academic_year: Mapped[str] = mapped_column(String(9))
+    file_name: Mapped[str] = mapped_column(String(255))
+    #: ``staging`` (reading the file), ``settling`` (deciding each row), ``done``.
+    state: Mapped[str] = mapped_column(String(10), default="staging")
+    #: Data lines read into ``census_rows`` so far, and whether the whole file is in.
+    staged_lines: Mapped[int] = mapped_column(Integer, default=0)
+    total_lines: Mapped[int | None] = mapped_column(Integer)
+    #: Rows are settled in line order; every line at or below this one has its outcome.
+    settled_line: Mapped[int] = mapped_column(Integer, default=0)
+    #: The highest learner id when the run started: rows are matched against the register
+    #: as it stood then (plus rows of the same file with the same identity).
+    register_high_id: Mapped[int | None] = mapped_column(BigId)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    linked: Mapped[int] = mapped_column(Integer, default=0)
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    possible: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index(
+            "uq_census_runs_content_hash_academic_year",
+            "content_hash",
+            "academic_year",
+            unique=True,
+        ),
+    )
+
+
+class CensusRow(Base):
+    """A census row staged for its run, with its matching keys, and later its outcome.
+    Settled rows are deleted when the run is done; rejected and possible ones are kept."""
+
+    __tablename__ = "census_rows"
+
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("census_runs.id"), primary_key=True)
+    #: Line number in the file (the header is line 1).
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upn: Mapped[str | None] = mapped_column(String(13))
+    laestab: Mapped[str | None] = mapped_column(String(7))
+    nc_year: Mapped[str | None] = mapped_column(String(3))
+    given_name: Mapped[str | None] = mapped_column(String(35))
+    middle_other_name: Mapped[str | None] = mapped_column(String(35))
+    family_name: Mapped[str | None] = mapped_column(String(35))
+    preferred_given_name: Mapped[str | None] = mapped_column(String(35))
+    preferred_family_name: Mapped[str | None] = mapped_column(String(35))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    gender: Mapped[str | None] = mapped_column(String(1))
+    postcode: Mapped[str | None] = mapped_column(String(9))
+    given_key: Mapped[str | None] = mapped_column(String(100))
+    family_key: Mapped[str | None] = mapped_column(String(100))
+    postcode_key: Mapped[str | None] = mapped_column(String(9))
+    given_sound: Mapped[str | None] = mapped_column(String(8))
+    family_sound: Mapped[str | None] = mapped_column(String(8))
+    #: Comma-separated blocking values the set-based candidate check reads: the Soundex codes
+    #: of the names (and given-name variants), and the given name's variant keys.
+    sounds: Mapped[str | None] = mapped_column(Text)
+    givens: Mapped[str | None] = mapped_column(Text)
+    #: A ULN drawn for the row at staging (used if it turns out new) or the ULN it got.
+    uln: Mapped[str | None] = mapped_column(String(10))
+    #: ``new``, ``linked``, ``matched``, ``possible`` or ``rejected``; NULL while pending.
+    outcome: Mapped[str | None] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(255))
+    learner_id: Mapped[int | None] = mapped_column(BigId)
+    #: The first line of the file with the same identity (the same child under another UPN).
+    leader_line: Mapped[int | None] = mapped_column(Integer)
+
+
+class CensusPupil(Base):
+    """A UPN linked to the learner (ULN) it belongs to, and the school that last returned it."""
+
+    __tablename__ = "census_pupils"
+
+    upn: Mapped[str] = mapped_column(String(13), primary_key=True)
+    learner_id: Mapped[int] = mapped_column(BigId, ForeignKey("learners.id"), index=True)
+    laestab: Mapped[str] = mapped_column(String(7), index=True)
+    nc_year: Mapped[str | None] = mapped_column(String(3))
+    academic_year: Mapped[str] = mapped_column(String(9))
+    first_run_id: Mapped[int] = mapped_column(BigId)
+    last_run_id: Mapped[int] = mapped_column(BigId)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -34,6 +34,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from miap.server.admin import demo, synth
 from miap.server.app import make_app, make_worker
+from miap.server.census import cli as census_cli
 from miap.server.matching.normalise import default_variants
 from miap.server.register import merging
 from miap.server.register.merging import MergeError
@@ -155,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
         "--user", default="miap batch import", help="recorded in the audit log"
     )
     _setting_flags(batch_import, ("match_weights", "name_variants", "work_batch_size"))
+    census_cli.add_parser(commands)
     return parser
 
 
@@ -242,6 +244,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(settings)
     _require_existing(url)
+    if args.command == "census":
+        return census_cli.run(args, settings)
     if args.command == "worker":
         return _worker(args, settings)
     if args.command == "batch":

@@ -1,0 +1,878 @@
+"""Loading a school census extract into the register: streamed, set-based, resumable.
+
+A run goes through three phases, each committed in chunks with a high-water mark in
+``census_runs`` written in the same transaction as the chunk's work, so a process killed at
+any instant loses or repeats nothing: the next ``load`` of the same file (same content hash
+and academic year) carries on from the marks.
+
+1. **Staging**: the file is streamed (memory bounded whatever its size); each row is
+   validated and its matching keys computed in Python exactly as a registration would store
+   them, and a ULN is drawn for it; the chunk goes into ``census_rows`` (``COPY`` on
+   PostgreSQL) with ``staged_lines``.
+2. **Preparing** (one statement each, over the whole file): a UPN seen on an earlier line is
+   rejected; a row with the same identity (names, birth date, gender, postcode keys) as an
+   earlier row is the same child under another UPN and follows that row (``leader_line``).
+3. **Settling**, chunk by chunk in line order, one transaction each (with ``settled_line``):
+   a UPN already linked to a learner is *linked*; a row whose identity is held by exactly one
+   live learner, with no other learner sharing its family name, birth date and postcode, is
+   the engine's exact match and *matched* (one join); a row with no candidate at all in the
+   register is *new* (on PostgreSQL one statement over the blocking keys; on SQLite when the
+   register was empty); only the rest go through the matching engine in Python
+   (``ScoringMatcher.scored`` / ``decide``): exact → matched, none → new, possible or too
+   many → *possible* (not registered, reported). New rows become learners in one
+   ``INSERT … SELECT``; every UPN with a learner is upserted into ``census_pupils``; every
+   ULN issued is audited (``audit.record``) in the same transaction.
+
+Rows are matched against the register as it stood when the run started
+(``register_high_id``), plus rows of the same file with the same identity: two pupils of one
+file are never each other's "possible match" (twins stay two children, whatever the chunk
+boundaries), and the outcome does not depend on the order chunks happen to be settled in.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from sqlalchemy import Date, DateTime, bindparam, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from miap.server.census import pupils
+from miap.server.matching.engine import EXACT, NO_MATCH, ScoringMatcher
+from miap.server.matching.normalise import UNKNOWN_POSTCODE
+from miap.server.register import audit
+from miap.server.register.identifiers import random_uln
+from miap.server.register.learners import IDENTITY_CONSTRAINT, ULN_CONSTRAINT
+from miap.storage.constraints import violated_constraint
+from miap.storage.engine import Database
+from miap.storage.models import CensusRun, utcnow
+
+OUTCOMES = ("new", "linked", "matched", "possible", "rejected")
+#: Outcomes whose UPN ends up linked to a learner.
+LINKING = ("new", "linked", "matched")
+#: Rows per staging and settling transaction.
+CHUNK = {"postgresql": 50_000, "sqlite": 20_000}
+#: Staged rows kept after a run is done (for the reject file of a later identical load).
+KEPT = ("rejected", "possible")
+
+STAGE_COLUMNS = (
+    "run_id",
+    "line",
+    "upn",
+    "laestab",
+    "nc_year",
+    "given_name",
+    "middle_other_name",
+    "family_name",
+    "preferred_given_name",
+    "preferred_family_name",
+    "date_of_birth",
+    "gender",
+    "postcode",
+    "given_key",
+    "family_key",
+    "postcode_key",
+    "given_sound",
+    "family_sound",
+    "sounds",
+    "givens",
+    "uln",
+    "outcome",
+    "reason",
+)
+#: Learner columns written from a staged row (the rest are constants or NULL).
+_FROM_STAGE = (
+    "uln",
+    "given_name",
+    "middle_other_name",
+    "family_name",
+    "preferred_given_name",
+    "postcode",
+    "date_of_birth",
+    "gender",
+    "given_key",
+    "family_key",
+    "postcode_key",
+    "given_sound",
+    "family_sound",
+)
+_IDENTITY = ("given_key", "family_key", "date_of_birth", "gender", "postcode_key")
+_UNKNOWN_KEY = UNKNOWN_POSTCODE  # ZZ999ZZ
+
+
+class CensusError(Exception):
+    """A refusal to load (bad file, another load of it running); nothing was changed."""
+
+
+class Progress(Protocol):
+    def update(self, n: int) -> object: ...
+
+    def close(self) -> object: ...
+
+
+#: ``factory(description, total, already_done)`` -> a progress bar (tqdm in the CLI).
+ProgressFactory = Callable[[str, int, int], Progress]
+
+
+class _Silent:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def silent(description: str, total: int, initial: int) -> Progress:
+    return _Silent()
+
+
+@dataclass
+class Summary:
+    run_id: int
+    rows: int
+    new: int
+    linked: int
+    matched: int
+    possible: int
+    rejected: int
+    #: ``loaded``, ``resumed`` (an interrupted run finished) or ``already loaded``.
+    state: str
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        return (
+            f"{self.rows:,} rows: {self.new:,} new, {self.linked:,} linked, "
+            f"{self.matched:,} matched, {self.possible:,} possible, {self.rejected:,} rejected"
+        )
+
+
+def academic_year(value: str | None, today: dt.date | None = None) -> str:
+    """``2026/27`` from ``2026``, ``2026/27`` or ``2026-27``; the current one when None
+    (an academic year starts on 1 September)."""
+    if value is None:
+        today = today or dt.date.today()
+        start = today.year if today.month >= 9 else today.year - 1
+    else:
+        text_value = value.strip()
+        head = text_value[:4]
+        if not head.isdigit() or text_value[4:] not in (
+            "",
+            f"/{(int(head) + 1) % 100:02d}",
+            f"-{(int(head) + 1) % 100:02d}",
+        ):
+            raise CensusError(f"academic year {value!r}: give it as 2026 or 2026/27")
+        start = int(head)
+    return f"{start}/{(start + 1) % 100:02d}"
+
+
+def content_hash(path: Path) -> tuple[str, int]:
+    """SHA-256 of the file and its number of line breaks (for the progress bar's total)."""
+    digest, lines = hashlib.sha256(), 0
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+            lines += block.count(b"\n")
+    return digest.hexdigest(), lines
+
+
+def _chunks(stream: Iterator, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in stream:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class CensusLoad:
+    """One ``miap census load``; see the module docstring."""
+
+    def __init__(
+        self,
+        db: Database,
+        path: Path,
+        year: str,
+        matcher: ScoringMatcher | None = None,
+        progress: ProgressFactory = silent,
+        chunk: int | None = None,
+    ) -> None:
+        self.db = db
+        self.path = Path(path)
+        self.year = year
+        self.matcher = matcher or ScoringMatcher()
+        self.progress = progress
+        self.postgres = db.dialect == "postgresql"
+        self.chunk = chunk or CHUNK.get(db.dialect, 20_000)
+        self.today = dt.date.today()
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self) -> Summary:
+        started = time.perf_counter()
+        digest, line_breaks = content_hash(self.path)
+        lock = self._lock(digest)
+        try:
+            run, resumed = self._run_row(digest)
+            if run.state == "done":
+                return self._summary(run, "already loaded", started)
+            if run.state == "staging":
+                self._stage(run, max(line_breaks - 1, 0))
+                self._prepare(run)
+            self._settle(run)
+            self._finish(run)
+            return self._summary(run, "resumed" if resumed else "loaded", started)
+        finally:
+            if lock is not None:
+                self._unlock(lock, digest)
+
+    def _lock(self, digest: str):  # noqa: ANN202 - a DBAPI connection or None
+        """On PostgreSQL, one load of a file at a time (a session advisory lock)."""
+        if not self.postgres:
+            return None
+        connection = self.db.engine.raw_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (int(digest[:15], 16),))
+            (taken,) = cursor.fetchone()
+        connection.commit()
+        if not taken:
+            connection.close()
+            raise CensusError("another load of this file is running")
+        return connection
+
+    @staticmethod
+    def _unlock(connection, digest: str) -> None:  # noqa: ANN001
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", (int(digest[:15], 16),))
+            connection.commit()
+        finally:
+            connection.close()
+
+    def _run_row(self, digest: str) -> tuple[CensusRun, bool]:
+        key = (CensusRun.content_hash == digest, CensusRun.academic_year == self.year)
+        with self.db.transaction() as session:
+            run = session.scalars(select(CensusRun).where(*key)).first()
+            if run is not None:
+                return run, run.state != "done"
+            high = session.scalar(text("SELECT COALESCE(MAX(id), 0) FROM learners"))
+            run = CensusRun(
+                content_hash=digest,
+                academic_year=self.year,
+                file_name=self.path.name[:255],
+                state="staging",
+                staged_lines=0,
+                settled_line=1,
+                register_high_id=high,
+                new=0,
+                linked=0,
+                matched=0,
+                possible=0,
+                rejected=0,
+            )
+            session.add(run)
+        return run, False
+
+    def _summary(self, run: CensusRun, state: str, started: float) -> Summary:
+        return Summary(
+            run_id=run.id,
+            rows=run.total_lines or 0,
+            new=run.new,
+            linked=run.linked,
+            matched=run.matched,
+            possible=run.possible,
+            rejected=run.rejected,
+            state=state,
+            seconds=time.perf_counter() - started,
+        )
+
+    # -- 1. staging -----------------------------------------------------------------------
+
+    def _records(self, skip: int) -> Iterator[pupils.Pupil | pupils.Rejected]:
+        with self.path.open(newline="", encoding="utf-8-sig") as stream:
+            reader = csv.reader(stream)
+            header = next(reader, None)
+            if header is None:
+                raise CensusError(f"{self.path} is empty")
+            try:
+                pupils.check_header(header)
+            except pupils.CensusFormatError as error:
+                raise CensusError(str(error)) from None
+            for index, fields in enumerate(reader):
+                if index < skip:
+                    continue
+                if not fields:  # a blank line
+                    yield pupils.Rejected(index + 2, None, "empty line")
+                    continue
+                yield pupils.parse(index + 2, fields, self.today)
+
+    def _stage(self, run: CensusRun, estimate: int) -> None:
+        done = run.staged_lines
+        bar = self.progress("read", max(estimate, done), done)
+        try:
+            for chunk in _chunks(self._records(done), self.chunk):
+                rows = [self._stage_row(run.id, record) for record in chunk]
+                if self.postgres:
+                    self._copy_rows(run.id, rows, done + len(rows))
+                else:
+                    self._insert_rows(run.id, rows, done + len(rows))
+                done += len(rows)
+                bar.update(len(rows))
+        finally:
+            bar.close()
+        with self.db.transaction() as session:
+            session.execute(
+                text("UPDATE census_runs SET total_lines = :n WHERE id = :r"),
+                {"n": done, "r": run.id},
+            )
+        run.staged_lines = run.total_lines = done
+
+    @staticmethod
+    def _stage_row(run_id: int, record: pupils.Pupil | pupils.Rejected) -> tuple:
+        if isinstance(record, pupils.Rejected):
+            values = dict.fromkeys(STAGE_COLUMNS)
+            values.update(
+                run_id=run_id,
+                line=record.line,
+                upn=record.upn,
+                outcome="rejected",
+                reason=record.reason[:255],
+            )
+        else:
+            values = pupils.staged(record)
+            values.update(run_id=run_id, uln=random_uln(), outcome=None, reason=None)
+        return tuple(values[column] for column in STAGE_COLUMNS)
+
+    def _copy_rows(self, run_id: int, rows: list[tuple], staged: int) -> None:
+        buffer = io.StringIO()
+        # CSV: an unquoted empty field is NULL; staged rows never hold empty strings.
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        buffer.seek(0)
+        connection = self.db.engine.raw_connection()
+        try:
+            with connection.cursor() as cursor:
+                cursor.copy_expert(
+                    f"COPY census_rows ({', '.join(STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
+                    buffer,
+                )
+                cursor.execute(
+                    "UPDATE census_runs SET staged_lines = %s WHERE id = %s", (staged, run_id)
+                )
+            connection.commit()
+        finally:
+            connection.close()
+
+    def _insert_rows(self, run_id: int, rows: list[tuple], staged: int) -> None:
+        position = STAGE_COLUMNS.index("date_of_birth")
+        rows = [
+            row[:position] + (row[position] and row[position].isoformat(),) + row[position + 1 :]
+            for row in rows
+        ]
+        marks = ", ".join("?" * len(STAGE_COLUMNS))
+        with self.db.engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"INSERT INTO census_rows ({', '.join(STAGE_COLUMNS)}) VALUES ({marks})", rows
+            )
+            connection.exec_driver_sql(
+                "UPDATE census_runs SET staged_lines = ? WHERE id = ?", (staged, run_id)
+            )
+
+    # -- 2. preparing ---------------------------------------------------------------------
+
+    def _prepare(self, run: CensusRun) -> None:
+        """Repeated UPNs rejected, same-identity rows pointed at their first line; one
+        transaction, which also moves the run to ``settling``."""
+        with self.db.transaction() as session:
+            values = {"r": run.id}
+            if self.postgres:
+                # The planner needs the staged rows' statistics (autovacuum has not seen them).
+                session.execute(text("ANALYZE census_rows"))
+            # Each window keeps only the later lines (few), so the UPDATE joins few rows.
+            later = (
+                "FROM (SELECT line, first_line FROM (SELECT line, MIN(line) OVER (PARTITION BY "
+                "{by}) AS first_line FROM census_rows WHERE run_id = :r AND outcome IS NULL) w "
+                "WHERE line > first_line) d "
+                "WHERE census_rows.run_id = :r AND census_rows.line = d.line"
+            )
+            session.execute(
+                text(
+                    "UPDATE census_rows SET outcome = 'rejected', "
+                    "reason = 'UPN ' || census_rows.upn || ' repeated: first on line ' "
+                    "|| d.first_line " + later.format(by="upn")
+                ),
+                values,
+            )
+            session.execute(
+                text(
+                    "UPDATE census_rows SET leader_line = d.first_line "
+                    + later.format(by=", ".join(_IDENTITY))
+                ),
+                values,
+            )
+            session.execute(text("UPDATE census_runs SET state = 'settling' WHERE id = :r"), values)
+        run.state = "settling"
+
+    # -- 3. settling ----------------------------------------------------------------------
+
+    def _settle(self, run: CensusRun) -> None:
+        last = (run.total_lines or 0) + 1
+        done = run.settled_line
+        with self.db.transaction() as session:
+            register_empty = (
+                session.scalar(
+                    text("SELECT COUNT(*) FROM (SELECT 1 FROM learners WHERE id <= :h LIMIT 1) x"),
+                    {"h": run.register_high_id or 0},
+                )
+                == 0
+            )
+        bar = self.progress("settle", last - 1, done - 1)
+        try:
+            while done < last:
+                high = min(done + self.chunk, last)
+                with self.db.transaction() as session:
+                    marked = session.scalar(
+                        select(CensusRun.settled_line).where(CensusRun.id == run.id)
+                    )
+                    if marked != done:
+                        raise CensusError("another load of this file is running")
+                    _Chunk(self, session, run, done, high, register_empty).settle()
+                bar.update(high - done)
+                done = run.settled_line = high
+        finally:
+            bar.close()
+
+    # -- the end --------------------------------------------------------------------------
+
+    def _finish(self, run: CensusRun) -> None:
+        with self.db.transaction() as session:
+            counts = dict.fromkeys(OUTCOMES, 0)
+            for outcome, count in session.execute(
+                text(
+                    "SELECT outcome, COUNT(*) FROM census_rows WHERE run_id = :r GROUP BY outcome"
+                ),
+                {"r": run.id},
+            ):
+                if outcome not in counts:
+                    raise RuntimeError(f"census run {run.id}: {count} rows left as {outcome}")
+                counts[outcome] = count
+            session.execute(
+                text(
+                    "UPDATE census_runs SET state = 'done', finished_at = :now, new = :new, "
+                    "linked = :linked, matched = :matched, possible = :possible, "
+                    "rejected = :rejected WHERE id = :r"
+                ).bindparams(bindparam("now", type_=DateTime)),
+                {"now": utcnow(), "r": run.id, **counts},
+            )
+            session.execute(
+                text(
+                    "DELETE FROM census_rows WHERE run_id = :r "
+                    f"AND outcome NOT IN ({', '.join(repr(o) for o in KEPT)})"
+                ),
+                {"r": run.id},
+            )
+        run.state = "done"
+        for outcome, count in counts.items():
+            setattr(run, outcome, count)
+
+
+def write_rejects(db: Database, run_id: int, out: TextIO) -> int:
+    """The run's rejected and possible rows: line number, UPN, outcome and reason."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("Line", "UPN", "Outcome", "Reason"))
+    written = 0
+    with db.reading() as session:
+        rows = session.execute(
+            text(
+                "SELECT line, upn, outcome, reason FROM census_rows "
+                "WHERE run_id = :r AND outcome IN ('rejected', 'possible') ORDER BY line"
+            ),
+            {"r": run_id},
+        )
+        for row in rows:
+            writer.writerow(tuple(row))
+            written += 1
+    return written
+
+
+def export(db: Database, laestab: str, out: TextIO) -> int:
+    """``UPN,ULN`` for every pupil the school ``laestab`` last returned (a merged learner's
+    master ULN; a withdrawn ULN is left out)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("UPN", "ULN"))
+    written = 0
+    # Streamed in batches: PostgreSQL's server-side cursor needs a transaction, which the
+    # autocommit read engine has not; SQLite reads a snapshot on the read engine.
+    engine = db.engine if db.dialect == "postgresql" else db.read_engine
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT p.upn, COALESCE(m.uln, l.uln) FROM census_pupils p "
+                "JOIN learners l ON l.id = p.learner_id "
+                "LEFT JOIN learners m ON m.id = l.merged_into_id "
+                "WHERE p.laestab = :school AND l.deleted_at IS NULL ORDER BY p.upn"
+            ).execution_options(yield_per=10_000),
+            {"school": laestab},
+        )
+        for row in rows:
+            writer.writerow(tuple(row))
+            written += 1
+    return written
+
+
+class _Chunk:
+    """Settling lines ``(low, high]`` of a run in one transaction."""
+
+    def __init__(
+        self,
+        load: CensusLoad,
+        session: Session,
+        run: CensusRun,
+        low: int,
+        high: int,
+        register_empty: bool,
+    ) -> None:
+        self.load = load
+        self.session = session
+        self.run = run
+        self.values = {"r": run.id, "lo": low, "hi": high, "high_id": run.register_high_id or 0}
+        self.register_empty = register_empty
+        self.where = (
+            "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi"
+        )
+
+    def execute(self, sql: str, **extra: object):  # noqa: ANN201
+        return self.session.execute(text(sql), {**self.values, **extra})
+
+    def settle(self) -> None:
+        self._linked()
+        if not self.register_empty:
+            self._exact()
+        self._clearly_new()
+        if not self.register_empty:
+            self._match_the_rest()
+        self._register_new()
+        self._followers()
+        self._link_upns()
+        self._audit()
+        self.execute("UPDATE census_runs SET settled_line = :hi WHERE id = :r")
+
+    def _linked(self) -> None:
+        """UPNs already linked to a live learner (a merged one's master)."""
+        self.execute(
+            "UPDATE census_rows SET outcome = 'linked', "
+            "learner_id = COALESCE(l.merged_into_id, l.id) "
+            "FROM census_pupils p JOIN learners l ON l.id = p.learner_id "
+            f"WHERE {self.where} AND census_rows.outcome IS NULL "
+            "AND p.upn = census_rows.upn AND l.deleted_at IS NULL"
+        )
+
+    def _exact(self) -> None:
+        """The identity held by one live learner, and nobody else at that family name, birth
+        date and postcode: the engine's exact match (its only exact candidate)."""
+        self.execute(
+            "UPDATE census_rows SET outcome = 'matched', learner_id = l.id FROM learners l "
+            f"WHERE {self.where} AND census_rows.outcome IS NULL "
+            "AND census_rows.leader_line IS NULL "
+            f"AND census_rows.postcode_key <> '{_UNKNOWN_KEY}' "
+            + "".join(f"AND l.{key} = census_rows.{key} " for key in _IDENTITY)
+            + "AND l.id <= :high_id AND l.merged_into_id IS NULL AND l.deleted_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM learners o WHERE o.postcode_key = l.postcode_key "
+            "AND o.date_of_birth = l.date_of_birth AND o.family_key = l.family_key "
+            "AND o.id <> l.id AND o.id <= :high_id "
+            "AND o.merged_into_id IS NULL AND o.deleted_at IS NULL)"
+        )
+
+    def _clearly_new(self) -> None:
+        """Rows with no candidate in the register: every row when it was empty; on
+        PostgreSQL, rows that no blocking key of the engine's could reach (a superset of its
+        blocks: the name pairs, a near birth date with a Soundex code, a birth date a digit
+        or two away with both Soundex codes, the postcode)."""
+        pending = (
+            f"WHERE {self.where} AND census_rows.outcome IS NULL "
+            "AND census_rows.leader_line IS NULL"
+        )
+        if self.register_empty:
+            self.execute(f"UPDATE census_rows SET outcome = 'new' {pending}")
+            return
+        if not self.load.postgres:
+            return
+        s = "census_rows"
+        sounds = f"string_to_array({s}.sounds, ',')"
+        a, b = "to_char(l.date_of_birth, 'YYYYMMDD')", f"to_char({s}.date_of_birth, 'YYYYMMDD')"
+        digits = " + ".join(
+            f"(substr({a}, {i}, 1) <> substr({b}, {i}, 1))::int" for i in range(1, 9)
+        )
+        swapped = (
+            f"(extract(year from l.date_of_birth) = extract(year from {s}.date_of_birth) "
+            f"AND extract(month from l.date_of_birth) = extract(day from {s}.date_of_birth) "
+            f"AND extract(day from l.date_of_birth) = extract(month from {s}.date_of_birth))"
+        )
+        wide = f"({digits} <= 2 OR {swapped})"
+        swapped_date = (
+            f"CASE WHEN extract(day from {s}.date_of_birth) <= 12 THEN make_date("
+            f"extract(year from {s}.date_of_birth)::int, extract(day from {s}.date_of_birth)::int,"
+            f" extract(month from {s}.date_of_birth)::int) END"
+        )
+        mine = "l.id <= :high_id"
+        blocks = [
+            # the name pair, a given-name variant, and the pair crossed
+            f"l.given_key = ANY(string_to_array({s}.givens, ',')) "
+            f"AND l.family_key = {s}.family_key",
+            f"l.given_key = {s}.family_key AND l.family_key = {s}.given_key",
+            # a near birth date with the Soundex of either name in either field
+            f"l.date_of_birth = {s}.date_of_birth AND "
+            f"(l.family_sound = ANY({sounds}) OR l.given_sound = ANY({sounds}))",
+            f"l.date_of_birth = {swapped_date} AND "
+            f"(l.family_sound = ANY({sounds}) OR l.given_sound = ANY({sounds}))",
+            # a wide birth date with both Soundex codes, either way round
+            f"l.family_sound = {s}.family_sound AND l.given_sound = {s}.given_sound AND {wide}",
+            f"l.family_sound = {s}.given_sound AND l.given_sound = {s}.family_sound AND {wide}",
+            # the same (known) postcode with a Soundex code or a wide birth date
+            f"{s}.postcode_key <> '{_UNKNOWN_KEY}' AND l.postcode_key = {s}.postcode_key AND "
+            f"(l.family_sound = ANY({sounds}) OR l.given_sound = ANY({sounds}) OR {wide})",
+        ]
+        self.execute(
+            f"UPDATE census_rows SET outcome = 'new' {pending} "
+            + "".join(
+                f"AND NOT EXISTS (SELECT 1 FROM learners l WHERE {block} AND {mine}) "
+                for block in blocks
+            )
+        )
+
+    def _match_the_rest(self) -> None:
+        """The engine, in Python, for rows with a candidate and no exact answer yet."""
+        rows = self.session.execute(
+            text(
+                "SELECT line, given_name, family_name, date_of_birth, gender, postcode "
+                f"FROM census_rows WHERE {self.where} AND outcome IS NULL "
+                "AND leader_line IS NULL ORDER BY line"
+            ).columns(date_of_birth=Date),
+            self.values,
+        ).all()
+        if not rows:
+            return
+        matcher, high_id = self.load.matcher, self.values["high_id"]
+        updates = []
+        for row in rows:
+            probe = pupils.Pupil(
+                line=row.line,
+                upn="",
+                family_name=row.family_name,
+                given_name=row.given_name,
+                middle_other_name=None,
+                preferred_family_name=None,
+                preferred_given_name=None,
+                date_of_birth=row.date_of_birth,
+                gender=row.gender,
+                postcode=row.postcode,
+                laestab="",
+                nc_year=None,
+            ).demographics
+            scored = [item for item in matcher.scored(self.session, probe) if item.id <= high_id]
+            code, chosen = matcher.decide(scored)
+            if code == EXACT:
+                updates.append(("matched", chosen[0].id, None, row.line))
+            elif code == NO_MATCH:
+                updates.append(("new", None, None, row.line))
+            elif chosen:
+                ulns = ", ".join(item.uln for item in chosen)
+                updates.append(("possible", None, f"possible match: ULN {ulns}"[:255], row.line))
+            else:
+                updates.append(("possible", None, "too many possible matches", row.line))
+        self.session.execute(
+            text(
+                "UPDATE census_rows SET outcome = :o, learner_id = :id, reason = :reason "
+                "WHERE run_id = :r AND line = :line"
+            ),
+            [
+                {"o": o, "id": i, "reason": reason, "line": line, "r": self.run.id}
+                for o, i, reason, line in updates
+            ],
+        )
+
+    # -- registering ----------------------------------------------------------------------
+
+    def _insert_sql(self, only_line: bool) -> str:
+        constants = pupils.CONSTANT_COLUMNS
+        columns = [*_FROM_STAGE, *constants, "version", "duplicate_count"]
+        columns += ["created_at", "updated_at"]
+        values = [f"census_rows.{c}" for c in _FROM_STAGE]
+        values += [f"'{value}'" for value in constants.values()]
+        values += ["1", "0", ":now", ":now"]
+        where = "census_rows.run_id = :r AND census_rows.line = :line" if only_line else self.where
+        return (
+            f"INSERT INTO learners ({', '.join(columns)}) SELECT {', '.join(values)} "
+            f"FROM census_rows WHERE {where} AND census_rows.outcome = 'new' "
+            "ORDER BY census_rows.line"
+        )
+
+    def _register_new(self) -> None:
+        """A learner for every new row, with the ULN drawn at staging (or a fresh one where
+        that ULN is taken), in one INSERT … SELECT; row by row only if that one trips over a
+        learner registered by another route meanwhile."""
+        self._fresh_ulns()
+        statement = text(self._insert_sql(False)).bindparams(bindparam("now", type_=DateTime))
+        try:
+            with self.session.begin_nested():
+                self.session.execute(statement, {**self.values, "now": utcnow()})
+        except IntegrityError:
+            self._register_one_by_one()
+        self.execute(
+            "UPDATE census_rows SET learner_id = l.id FROM learners l "
+            f"WHERE {self.where} AND census_rows.outcome = 'new' AND l.uln = census_rows.uln"
+        )
+
+    def _fresh_ulns(self) -> None:
+        """Redraw the ULNs of new rows that another learner (or another new row) holds."""
+        while True:
+            mine = self.execute(
+                f"SELECT line, uln FROM census_rows WHERE {self.where} AND outcome = 'new'"
+            ).all()
+            seen: set[str] = set()
+            clash = set()
+            for line, uln in mine:
+                if uln in seen:
+                    clash.add(line)
+                seen.add(uln)
+            clash.update(
+                line
+                for (line,) in self.execute(
+                    "SELECT census_rows.line FROM census_rows JOIN learners l "
+                    f"ON l.uln = census_rows.uln WHERE {self.where} "
+                    "AND census_rows.outcome = 'new'"
+                )
+            )
+            if not clash:
+                return
+            updates = []
+            for line in sorted(clash):
+                uln = random_uln()
+                while uln in seen:
+                    uln = random_uln()
+                seen.add(uln)
+                updates.append({"r": self.run.id, "line": line, "uln": uln})
+            self.session.execute(
+                text("UPDATE census_rows SET uln = :uln WHERE run_id = :r AND line = :line"),
+                updates,
+            )
+
+    def _register_one_by_one(self) -> None:
+        statement = text(self._insert_sql(True)).bindparams(bindparam("now", type_=DateTime))
+        lines = self.execute(
+            f"SELECT line FROM census_rows WHERE {self.where} AND outcome = 'new' ORDER BY line"
+        ).scalars()
+        for line in list(lines):
+            for _ in range(20):
+                try:
+                    with self.session.begin_nested():
+                        self.session.execute(
+                            statement, {**self.values, "line": line, "now": utcnow()}
+                        )
+                    break
+                except IntegrityError as error:
+                    broken = violated_constraint(error)
+                    if broken == ULN_CONSTRAINT:
+                        self.execute(
+                            "UPDATE census_rows SET uln = :uln WHERE run_id = :r AND line = :line",
+                            uln=random_uln(),
+                            line=line,
+                        )
+                        continue
+                    if broken != IDENTITY_CONSTRAINT:
+                        raise
+                    self._identity_taken(line)
+                    break
+
+    def _identity_taken(self, line: int) -> None:
+        """The row's identity is held already (registered by another route during the load,
+        or a merged or withdrawn learner): link to it, its master, or reject."""
+        holder = self.execute(
+            "SELECT l.id, l.merged_into_id, l.deleted_at FROM learners l JOIN census_rows "
+            "ON " + " AND ".join(f"l.{key} = census_rows.{key}" for key in _IDENTITY) + " "
+            "WHERE census_rows.run_id = :r AND census_rows.line = :line",
+            line=line,
+        ).first()
+        if holder is None:
+            raise RuntimeError(f"census line {line}: identity clash with nobody")
+        if holder.deleted_at is not None:
+            outcome, learner, reason = "rejected", None, "the pupil's details are a withdrawn ULN's"
+        else:
+            outcome, learner, reason = "matched", holder.merged_into_id or holder.id, None
+        self.execute(
+            "UPDATE census_rows SET outcome = :o, learner_id = :id, reason = :reason "
+            "WHERE run_id = :r AND line = :line",
+            o=outcome,
+            id=learner,
+            reason=reason,
+            line=line,
+        )
+
+    def _followers(self) -> None:
+        """The same child under another UPN takes the first row's outcome and learner; with
+        no postcode the identity is too thin to say so, and the row is a possible match."""
+        self.execute(
+            "UPDATE census_rows SET "
+            "outcome = CASE WHEN ld.outcome NOT IN ('new', 'linked', 'matched') THEN ld.outcome "
+            f"  WHEN census_rows.postcode_key = '{_UNKNOWN_KEY}' THEN 'possible' "
+            "  ELSE 'matched' END, "
+            "learner_id = CASE WHEN ld.outcome IN ('new', 'linked', 'matched') "
+            f"  AND census_rows.postcode_key <> '{_UNKNOWN_KEY}' THEN ld.learner_id END, "
+            "reason = CASE WHEN ld.outcome IN ('new', 'linked', 'matched') "
+            f"  AND census_rows.postcode_key <> '{_UNKNOWN_KEY}' THEN NULL "
+            "  ELSE 'same names, birth date and gender as line ' || ld.line END "
+            f"FROM census_rows ld WHERE {self.where} AND census_rows.outcome IS NULL "
+            "AND census_rows.leader_line IS NOT NULL "
+            "AND ld.run_id = census_rows.run_id AND ld.line = census_rows.leader_line"
+        )
+
+    def _link_upns(self) -> None:
+        self.session.execute(
+            text(
+                "INSERT INTO census_pupils (upn, learner_id, laestab, nc_year, academic_year, "
+                "first_run_id, last_run_id, updated_at) "
+                "SELECT upn, learner_id, laestab, nc_year, :year, :r, :r, :now FROM census_rows "
+                f"WHERE {self.where} AND outcome IN ('new', 'linked', 'matched') "
+                "ON CONFLICT (upn) DO UPDATE SET learner_id = excluded.learner_id, "
+                "laestab = excluded.laestab, nc_year = excluded.nc_year, "
+                "academic_year = excluded.academic_year, last_run_id = excluded.last_run_id, "
+                "updated_at = excluded.updated_at"
+            ).bindparams(bindparam("now", type_=DateTime)),
+            {**self.values, "year": self.load.year, "now": utcnow()},
+        )
+
+    def _audit(self) -> None:
+        ulns = self.execute(
+            f"SELECT uln FROM census_rows WHERE {self.where} AND outcome = 'new' ORDER BY line"
+        ).scalars()
+        ulns = list(ulns)
+        if ulns:
+            audit.record(
+                self.session,
+                request_id=f"census{self.run.id}",
+                ukprn=None,
+                user_name="census",
+                operation="CensusLoad",
+                outcome="registered",
+                ulns=ulns,
+            )
+
+
+def load(
+    db: Database,
+    path: Path,
+    year: str | None = None,
+    matcher: ScoringMatcher | None = None,
+    progress: ProgressFactory = silent,
+    chunk: int | None = None,
+) -> Summary:
+    """Load the census extract at ``path`` (see the module docstring)."""
+    return CensusLoad(db, path, academic_year(year), matcher, progress, chunk).run()

@@ -1,0 +1,228 @@
+"""The census extract's format: its header, one row's validation, and the learner it makes.
+
+A row is either a ``Pupil`` (valid, with its matching keys computed exactly as a registration
+would store them) or a ``Rejected`` with the reason. No database here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from miap.server.matching.engine import Demographics
+from miap.server.matching.normalise import default_variants, name_key, sound_key
+from miap.server.register import learners
+from miap.server.register.identifiers import is_valid_upn
+
+HEADER = (
+    "UPN",
+    "Surname",
+    "Forename",
+    "MiddleNames",
+    "PreferredSurname",
+    "PreferredForename",
+    "DOB",
+    "Gender",
+    "Postcode",
+    "LAESTAB",
+    "NCYearActual",
+)
+GENDERS = {"M": "1", "F": "2"}
+#: The LRS "postcode not known", stored for a pupil whose postcode the census leaves empty.
+UNKNOWN_POSTCODE = "ZZ99 9ZZ"
+#: What a learner loaded from the census is registered with (docs/census.md says why):
+#: VerificationType 1, "relationship with school" (the school enrolled the child and returns
+#: them in its statutory census); AbilityToShare 0, "privacy notice not seen" (nobody showed
+#: the learner the register's notice: a provider that does sets it when it updates them).
+VERIFICATION_TYPE = "1"
+ABILITY_TO_SHARE = "0"
+NAME_LENGTH = 35
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_POSTCODE = re.compile(
+    r"(?:[A-Z]{1,2}[0-9R][0-9A-Z]? ?[0-9][ABD-HJLNP-UW-Z]{2}|BFPO ?[0-9]{1,4})", re.IGNORECASE
+)
+_LAESTAB = re.compile(r"[0-9]{7}")
+_NC_YEAR = re.compile(r"[A-Z0-9]{1,3}")
+_EARLIEST = dt.date(1900, 1, 1)
+
+
+class CensusFormatError(ValueError):
+    """The file is not a census extract (its header is wrong); nothing is loaded."""
+
+
+@dataclass(frozen=True)
+class Pupil:
+    line: int
+    upn: str
+    family_name: str
+    given_name: str
+    middle_other_name: str | None
+    preferred_family_name: str | None
+    preferred_given_name: str | None
+    date_of_birth: dt.date
+    gender: str  # "1" or "2"
+    postcode: str
+    laestab: str
+    nc_year: str | None
+
+    @property
+    def demographics(self) -> Demographics:
+        return Demographics(
+            given_name=self.given_name,
+            family_name=self.family_name,
+            date_of_birth=self.date_of_birth,
+            gender=self.gender,
+            postcode=self.postcode,
+        )
+
+    def details(self) -> dict:
+        """The details a registration of this pupil carries (``learners.stored_columns``)."""
+        return {
+            "given_name": self.given_name,
+            "middle_other_name": self.middle_other_name,
+            "family_name": self.family_name,
+            "preferred_given_name": self.preferred_given_name,
+            "date_of_birth": self.date_of_birth,
+            "gender": self.gender,
+            "postcode": self.postcode,
+            "verification_type": VERIFICATION_TYPE,
+            "ability_to_share": ABILITY_TO_SHARE,
+        }
+
+
+@dataclass(frozen=True)
+class Rejected:
+    line: int
+    upn: str | None
+    reason: str
+
+
+def check_header(fields: list[str]) -> None:
+    cleaned = [field.strip().lstrip("\ufeff") for field in fields]
+    if tuple(cleaned) != HEADER:
+        raise CensusFormatError(f"the header must be {','.join(HEADER)}, not {','.join(cleaned)}")
+
+
+def _name(value: str, label: str, required: bool) -> str | None:
+    value = value.strip()
+    if not value:
+        if required:
+            raise _Refused(f"{label} is empty")
+        return None
+    if len(value) > NAME_LENGTH:
+        raise _Refused(f"{label} is longer than {NAME_LENGTH} characters")
+    key = name_key(value)
+    if required and not (key and key.isascii() and key.isalpha()):
+        raise _Refused(f"{label} has no letters")
+    return value
+
+
+class _Refused(Exception):
+    pass
+
+
+def parse(line: int, fields: list[str], today: dt.date) -> Pupil | Rejected:
+    """One data row of the extract (``line``: its line number, the header being line 1)."""
+    upn = fields[0].strip().upper() if fields else ""
+    shown = upn if is_valid_upn(upn) else None
+    if len(fields) != len(HEADER):
+        return Rejected(line, shown, f"{len(fields)} fields, not {len(HEADER)}")
+    try:
+        if not is_valid_upn(upn):
+            raise _Refused(f"UPN {upn[:20]!r} fails its check letter or is not a UPN")
+        family = _name(fields[1], "Surname", True)
+        given = _name(fields[2], "Forename", True)
+        middle = _name(fields[3], "MiddleNames", False)
+        preferred_family = _name(fields[4], "PreferredSurname", False)
+        preferred_given = _name(fields[5], "PreferredForename", False)
+        text = fields[6].strip()
+        try:
+            if not _DATE.fullmatch(text):
+                raise ValueError
+            born = dt.date.fromisoformat(text)
+        except ValueError:
+            raise _Refused(f"DOB {text[:20]!r} is not a date YYYY-MM-DD") from None
+        if born > today or born < _EARLIEST:
+            raise _Refused(f"DOB {text} is in the future or before 1900")
+        gender = GENDERS.get(fields[7].strip().upper())
+        if gender is None:
+            raise _Refused(f"Gender {fields[7].strip()[:10]!r} is not M or F")
+        postcode = " ".join(fields[8].split()).upper()
+        if not postcode:
+            postcode = UNKNOWN_POSTCODE
+        elif not _POSTCODE.fullmatch(postcode):
+            raise _Refused(f"Postcode {postcode[:20]!r} is not a UK postcode")
+        laestab = fields[9].strip()
+        if not _LAESTAB.fullmatch(laestab):
+            raise _Refused(f"LAESTAB {laestab[:20]!r} is not seven digits")
+        nc_year = fields[10].strip().upper() or None
+        if nc_year is not None and not _NC_YEAR.fullmatch(nc_year):
+            raise _Refused(f"NCYearActual {nc_year[:20]!r} is not a year group")
+    except _Refused as refused:
+        return Rejected(line, shown, str(refused))
+    return Pupil(
+        line=line,
+        upn=upn,
+        family_name=family,
+        given_name=given,
+        middle_other_name=middle,
+        preferred_family_name=preferred_family,
+        preferred_given_name=preferred_given,
+        date_of_birth=born,
+        gender=gender,
+        postcode=postcode,
+        laestab=laestab,
+        nc_year=nc_year,
+    )
+
+
+#: The learner columns every census learner shares (the tier follows the verification type).
+_SAMPLE = learners.stored_columns(
+    {
+        "given_name": "A",
+        "family_name": "B",
+        "date_of_birth": dt.date(2010, 1, 1),
+        "gender": "1",
+        "postcode": UNKNOWN_POSTCODE,
+        "verification_type": VERIFICATION_TYPE,
+        "ability_to_share": ABILITY_TO_SHARE,
+    }
+)
+CONSTANT_COLUMNS = {
+    "verification_type": VERIFICATION_TYPE,
+    "ability_to_share": ABILITY_TO_SHARE,
+    "tier_level": _SAMPLE["tier_level"],
+    "learner_status": learners.ACTIVE,
+}
+
+
+def staged(pupil: Pupil) -> dict:
+    """The staging columns of a valid pupil: details, the stored matching keys, and the
+    blocking values the set-based candidate check reads (see ``loader``)."""
+    keys = pupil.demographics.keys
+    given, family = keys["given_key"], keys["family_key"]
+    givens = default_variants().variants(given) | {given}
+    sounds = {sound_key(key) for key in givens | {family}} - {None}
+    return {
+        "line": pupil.line,
+        "upn": pupil.upn,
+        "laestab": pupil.laestab,
+        "nc_year": pupil.nc_year,
+        "given_name": pupil.given_name,
+        "middle_other_name": pupil.middle_other_name,
+        "family_name": pupil.family_name,
+        "preferred_given_name": pupil.preferred_given_name,
+        "preferred_family_name": pupil.preferred_family_name,
+        "date_of_birth": pupil.date_of_birth,
+        "gender": pupil.gender,
+        "postcode": pupil.postcode,
+        "given_key": given,
+        "family_key": family,
+        "postcode_key": keys["postcode_key"],
+        "given_sound": keys["given_sound"],
+        "family_sound": keys["family_sound"],
+        "sounds": ",".join(sorted(sounds)),
+        "givens": ",".join(sorted(givens - {None})),
+    }
