@@ -89,6 +89,8 @@ def test_all_fields_agree_is_exact():
         ({"postcode": "LS14AQ"}, "postcode", "sector"),
         ({"postcode": "LS19ZZ"}, "postcode", "district"),
         ({"postcode": "ZZ999ZZ"}, "postcode", "missing"),
+        ({"postcode": "LS221AA"}, "postcode", "area"),  # the next town
+        ({"postcode": "L14AP"}, "postcode", "different"),  # L is not LS
         ({"postcode": "M11AE"}, "postcode", "different"),
     ],
 )
@@ -156,7 +158,14 @@ WEIGHTS = MatchWeights(
         },
         "dob": {"exact": 6, "swapped_dm": 3, "one_digit": 2, "different": -6},
         "gender": {"match": 1, "unknown": 0, "mismatch": -3},
-        "postcode": {"exact": 3, "sector": 2, "district": 1, "missing": 0, "different": -1},
+        "postcode": {
+            "exact": 3,
+            "sector": 2,
+            "district": 1,
+            "area": 0,
+            "missing": 0,
+            "different": -1,
+        },
     },
     threshold=8,
 )
@@ -287,3 +296,8 @@ def test_given_name_typed_as_the_stored_middle_or_preferred_name():
         assert found["given"] == "other_name"
         assert not is_exact(found)
     assert compare(probe(given="KLARA"), stored, default_variants())["given"] == "different"
+
+
+def test_a_moved_postcode_is_never_exact():
+    for postcode in ("LS14AQ", "LS19ZZ", "LS221AA", "M11AE"):
+        assert not is_exact(levels(postcode=postcode))

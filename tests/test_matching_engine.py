@@ -234,19 +234,44 @@ def test_candidate_statement_is_built_once_per_shape():
             "family name in the given field, new family name",
             {"given_name": "__FAMILY__", "family_name": "Newlywed"},
         ),
-        ("first name replaced, moved", {"given_name": "Astrid", "postcode": "B2 4QA"}),
+        (
+            "first name replaced, moved to the next town",
+            {"given_name": "Astrid", "postcode": "__AREA__98 9ZZ"},
+        ),
+        (
+            "a parent's birth date, moved within the district",
+            {"date_of_birth": dt.date(1979, 2, 11), "postcode": "__DISTRICT__ 9ZZ"},
+        ),
+        (
+            "several digits wrong, moved within the area",
+            {"date_of_birth": dt.date(2001, 4, 6), "postcode": "__AREA__98 9ZZ"},
+        ),
+        ("the middle name as the first name, moved", {"given_name": "Jane", "postcode": "B2 4QA"}),
+        (
+            "the preferred name as the first name, postcode not known",
+            {"given_name": "Rowan", "postcode": "ZZ99 9ZZ"},
+        ),
     ],
 )
 def test_wrong_dates_and_names_are_possible_never_exact(db, case, changes):
-    details = person(family_name=synthetic_name())
+    details = person(
+        family_name=synthetic_name(), middle_other_name="Jane", preferred_given_name="Rowan"
+    )
     uln = register(db, details)
     changes = dict(changes)
     if changes.pop("swap", False):
         changes.update(given_name=details["family_name"], family_name=details["given_name"])
-    changes = {
-        k: v.replace("__FAMILY__", details["family_name"]) if isinstance(v, str) else v
-        for k, v in changes.items()
+    district = details["postcode"].split()[0]
+    places = {
+        "__FAMILY__": details["family_name"],
+        "__DISTRICT__": district,
+        "__AREA__": district.rstrip("0123456789"),
     }
+    for placeholder, value in places.items():
+        changes = {
+            k: v.replace(placeholder, value) if isinstance(v, str) else v
+            for k, v in changes.items()
+        }
     code, found = find(db, details, **changes)
     assert code == POSSIBLE and found[0] == uln, (case, code, found)
 

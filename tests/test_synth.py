@@ -8,7 +8,15 @@ from collections import Counter
 
 import pytest
 
-from miap.server.admin.synth import ERROR_KINDS, Noise, Population, load, noisy_queries
+from miap.server.admin.synth import (
+    ERROR_KINDS,
+    MOVE_SHARES,
+    Noise,
+    Population,
+    learner_details,
+    load,
+    noisy_queries,
+)
 from miap.server.matching.normalise import default_variants, name_key
 from miap.server.register.identifiers import is_valid_uln
 from miap.storage.engine import Database
@@ -141,3 +149,52 @@ def test_cli_writes_people_and_queries(tmp_path):
     assert all(q["truth"] == "" or 0 <= int(q["truth"]) < 50 for q in queries)
     refused = run_miap("synth", "--count", "5", "--queries", "3", check=False)
     assert refused.returncode == 2 and "--out" in refused.stderr
+
+
+def test_middle_and_preferred_names_in_realistic_shares():
+    people = list(Population(12).people(4000))
+    middle = sum(p.middle_name is not None for p in people) / len(people)
+    preferred = sum(p.preferred_given_name is not None for p in people) / len(people)
+    assert 0.5 < middle < 0.7 and 0.04 < preferred < 0.12
+    assert all(p.middle_name != p.given_name for p in people)
+    assert all(
+        p.preferred_given_name not in (p.given_name, p.middle_name)
+        for p in people
+        if p.preferred_given_name
+    )
+    row = learner_details(next(p for p in people if p.middle_name and p.preferred_given_name))
+    assert row["middle_other_name"] and row["preferred_given_name"]
+
+
+def test_first_name_replaced_mostly_by_their_own_other_name():
+    population = Population(13)
+    noise = Noise(population, default_variants())
+    own = other = 0
+    for person in population.people(2000):
+        if not (person.middle_name or person.preferred_given_name):
+            continue
+        changed = noise.apply(person, "given_replaced")
+        if changed.given_name in (person.middle_name, person.preferred_given_name):
+            own += 1
+        else:
+            other += 1
+    assert 0.65 < own / (own + other) < 0.85  # OWN_NAME_SHARE, the rest another name
+
+
+def test_most_moves_are_local():
+    population = Population(14)
+    noise = Noise(population, default_variants())
+    where = Counter()
+    for person in population.people(3000):
+        moved = noise.apply(person, "postcode_moved").postcode
+        assert moved != person.postcode and re.fullmatch(POSTCODE, moved)
+        before, after = person.postcode.split()[0], moved.split()[0]
+        if before == after:
+            where["district"] += 1
+        elif before.rstrip("0123456789") == after.rstrip("0123456789"):
+            where["area"] += 1
+        else:
+            where["national"] += 1
+    shares = {key: count / 3000 for key, count in where.items()}
+    for key, share in MOVE_SHARES.items():
+        assert abs(shares[key] - share) < 0.05, (key, shares)

@@ -2,7 +2,9 @@
 
 Names are drawn with Zipf-like frequencies from lists of common given and family names, with a
 long tail of invented family names so that a large population looks like a real register:
-a few very common surnames, many rare ones. Nobody generated here is a real person.
+a few very common surnames, many rare ones. Most people have a middle name on record and a
+few a preferred given name, as MIS records carry them; most who move stay nearby
+(``MOVE_SHARES``). Nobody generated here is a real person.
 """
 
 from __future__ import annotations
@@ -105,6 +107,18 @@ class Person:
     gender: str
     postcode: str
     previous_family_name: str | None = None
+    middle_name: str | None = None
+    preferred_given_name: str | None = None
+
+
+#: Share of synthetic people with a middle name on record (most UK learners have one and MIS
+#: records carry it), and with a preferred given name (one they go by instead of the first).
+MIDDLE_NAME_SHARE = 0.6
+PREFERRED_NAME_SHARE = 0.08
+#: Where a moved postcode goes: most moves are local. Shares of a move within the same
+#: postcode district (a new street), to another district of the same postcode area (the next
+#: town), and anywhere in the country.
+MOVE_SHARES = {"district": 0.6, "area": 0.2, "national": 0.2}
 
 
 class Population:
@@ -136,12 +150,28 @@ class Population:
     def family_name(self) -> str:
         return self.rng.choices(self.family_names, cum_weights=self._family_cum)[0]
 
-    def postcode(self) -> str:
+    def postcode(self, area: str | None = None, district: str | None = None) -> str:
+        """A postcode anywhere, or in postcode ``area`` (and its ``district``) when given."""
         rng = self.rng
-        area = rng.choice(AREAS)
-        district = str(rng.randint(1, 9 if len(area) == 1 else 29))
+        area = area or rng.choice(AREAS)
+        district = district or str(rng.randint(1, 9 if len(area) == 1 else 29))
         unit = rng.choice(UNIT_LETTERS) + rng.choice(UNIT_LETTERS)
         return f"{area}{district} {rng.randint(0, 9)}{unit}"
+
+    def moved_postcode(self, postcode: str) -> str:
+        """Where someone living at ``postcode`` moved to, in the shares of ``MOVE_SHARES``."""
+        outward = postcode.split()[0]
+        area = outward.rstrip("0123456789")
+        where = self.rng.choices(list(MOVE_SHARES), weights=list(MOVE_SHARES.values()))[0]
+        while True:
+            if where == "district":
+                moved = self.postcode(area, outward[len(area) :])
+            elif where == "area":
+                moved = self.postcode(area)
+            else:
+                moved = self.postcode()
+            if moved != postcode:
+                return moved
 
     def date_of_birth(self) -> dt.date:
         """Ages 14 to 25 on the reference date."""
@@ -152,13 +182,18 @@ class Population:
         gender = self.rng.choices("1290", weights=[49, 49, 1, 1])[0]
         family = self.family_name()
         previous = self.family_name() if self.rng.random() < 0.03 else None
+        given = self.given_name(gender)
+        middle = self.given_name(gender) if self.rng.random() < MIDDLE_NAME_SHARE else None
+        preferred = self.given_name(gender) if self.rng.random() < PREFERRED_NAME_SHARE else None
         return Person(
-            given_name=self.given_name(gender),
+            given_name=given,
             family_name=family,
             date_of_birth=self.date_of_birth(),
             gender=gender,
             postcode=self.postcode(),
             previous_family_name=previous if previous != family else None,
+            middle_name=middle if middle != given else None,
+            preferred_given_name=preferred if preferred not in (given, middle) else None,
         )
 
     def people(self, count: int) -> Iterator[Person]:
@@ -217,6 +252,9 @@ _GROUPS = {
     "given_replaced": "other given name",
 }
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: How often a first name replaced by another is the person's own preferred or middle name,
+#: when they have one on record.
+OWN_NAME_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -300,7 +338,7 @@ class Noise:
             changed = self._date_error(p.date_of_birth, kind)
             return replace(p, date_of_birth=changed) if changed else None
         if kind == "postcode_moved":
-            return replace(p, postcode=self.population.postcode())
+            return replace(p, postcode=self.population.moved_postcode(p.postcode))
         if kind == "postcode_missing":
             return replace(p, postcode="ZZ99 9ZZ")
         if kind == "gender_unknown":
@@ -308,8 +346,17 @@ class Noise:
         raise ValueError(f"unknown error kind {kind}")
 
     def _other_given_name(self, person: Person) -> str:
-        """Another usual given name that is no variant of the person's own."""
+        """Another given name that is no variant of the person's own: their preferred or
+        middle name when they have one (``OWN_NAME_SHARE`` of the time, the preferred name
+        first), else another usual given name (an anglicised name, an unknown nickname)."""
         own = name_key(person.given_name)
+        theirs = [
+            name
+            for name in (person.preferred_given_name, person.middle_name)
+            if name and not self.variants.equivalent(name_key(name), own)
+        ]
+        if theirs and self.rng.random() < OWN_NAME_SHARE:
+            return theirs[0]
         while True:
             other = self.population.given_name(person.gender)
             if not self.variants.equivalent(name_key(other), own):
@@ -435,6 +482,8 @@ def learner_details(person: Person) -> dict:
         "gender": person.gender,
         "postcode": person.postcode,
         "previous_family_name": person.previous_family_name,
+        "middle_other_name": person.middle_name,
+        "preferred_given_name": person.preferred_given_name,
         "verification_type": "1",
         "ability_to_share": "1",
     }
@@ -493,6 +542,8 @@ PEOPLE_COLUMNS = (
     "gender",
     "postcode",
     "previous_family_name",
+    "middle_name",
+    "preferred_given_name",
 )
 
 
@@ -526,4 +577,6 @@ def _person_fields(person: Person) -> list[str]:
         person.gender,
         person.postcode,
         person.previous_family_name or "",
+        person.middle_name or "",
+        person.preferred_given_name or "",
     ]

@@ -4,7 +4,8 @@ Each field's level is what the scoring weights (``server/data/match_weights.json
 by. The levels follow the real errors seen in learner data: typing slips, swapped given and
 family names, one name typed into the other field, a changed family name, day and month
 swapped, one wrong or two transposed digits in a date, a date right only in part (year and
-month, month and day, or the year alone), a moved or missing postcode, and an unknown gender.
+month, month and day, or the year alone), a postcode moved (within its sector, district or
+area, or further) or missing, and an unknown gender.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ LEVELS = {
         "different",
     ),
     "gender": ("match", "unknown", "mismatch"),
-    "postcode": ("exact", "sector", "district", "missing", "different"),
+    "postcode": ("exact", "sector", "district", "area", "missing", "different"),
 }
 #: Levels that still count as agreement when deciding an exact match.
 EXACT_LEVELS = {
@@ -144,7 +145,9 @@ def gender_level(query: str, stored: str) -> str:
 
 
 def postcode_level(query: str | None, stored: str | None) -> str:
-    """Postcodes compared by unit, sector (outward code + first inward digit) and district."""
+    """Postcodes compared by unit, sector (outward code + first inward digit), district
+    (outward code) and area (the outward code's leading letters): a learner who moved has
+    usually moved nearby."""
     query, stored = known_postcode(query), known_postcode(stored)
     if not query or not stored:
         return "missing"
@@ -152,7 +155,15 @@ def postcode_level(query: str | None, stored: str | None) -> str:
         return "exact"
     if query[:-3] == stored[:-3]:
         return "sector" if query[-3] == stored[-3] else "district"
+    if _area(query) == _area(stored):
+        return "area"
     return "different"
+
+
+def _area(postcode: str) -> str:
+    """The postcode area: the letters the outward code starts with (``LS`` of ``LS61AB``)."""
+    letters = len(postcode) - len(postcode.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    return postcode[:letters]
 
 
 _NAME_AGREEMENT = {"exact", "variant", "other_name", "typo", "previous"}
