@@ -127,30 +127,48 @@ class _Handler:
             ulns=ulns,
         )
 
+    def _entry(self, job: WorkJob, params: dict, code: str, ulns: list) -> dict[str, Any]:
+        """One learner's audit entry, for ``audit.record_all``."""
+        return {
+            "request_id": f"job{job.id}",
+            "ukprn": job.owner,
+            "user_name": params.get("user_name"),
+            "operation": params.get("operation") or job.kind,
+            "outcome": code,
+            "ulns": ulns,
+        }
+
     def failed(self, job: WorkJob, item: WorkItem, reason: str) -> dict[str, str]:
         # Answered as the service's internal error (WSEC0999), never left pending for ever.
         return {"refusal": "DomainError", "reason": f"could not be processed ({reason})"}
 
 
 class RegistrationHandler(_Handler):
-    """Each learner of a FUL / CHK job: registered, found, possible matches or rejected."""
+    """Each learner of a FUL / CHK job: registered, found, possible matches or rejected.
+
+    The chunk is read set-based first (``batch_learners.Chunk``: the ULNs it gives, and the
+    identity keys of its learners), so a learner whose identity keys prove the engine's exact
+    answer does not go through the engine; the others do, one at a time and in order, as
+    before (a new learner searched once). The chunk's audit entries are one insert."""
 
     def __call__(self, session: Session, job: WorkJob, items: list[WorkItem]) -> list[dict]:
         params = json.loads(job.params)
-        outcomes = []
-        for item in items:
-            fields = json.loads(item.payload)
+        batch = [json.loads(item.payload) for item in items]
+        chunk = batch_learners.Chunk.read(session, batch)
+        outcomes, entries = [], []
+        for fields in batch:
             try:
                 answer = batch_learners.register_or_find(
-                    session, self.matcher, fields, params["job_type"], job.owner
+                    session, self.matcher, fields, params["job_type"], job.owner, chunk=chunk
                 )
             except exceptions.DomainError as error:
                 outcomes.append(_refusal(error))
-                self._audit(session, job, params, self.code_of(error), [])
+                entries.append(self._entry(job, params, self.code_of(error), []))
                 continue
             outcomes.append({"outcome": answer.outcome.name, "uln": answer.uln})
             ulns = [answer.uln] if answer.uln else []
-            self._audit(session, job, params, self.code_of(answer.outcome), ulns)
+            entries.append(self._entry(job, params, self.code_of(answer.outcome), ulns))
+        audit.record_all(session, entries)
         return outcomes
 
 

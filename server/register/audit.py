@@ -74,6 +74,14 @@ def record(session: Session, **entry: Any) -> None:  # noqa: ANN401
     session.execute(insert(AuditEntry), entries(**entry))
 
 
+def record_all(session: Session, answers: Iterable[dict[str, Any]]) -> None:
+    """Write many answers' entries in ``session``'s transaction, in one multi-row insert:
+    ``answers`` holds one ``entries`` keyword set per answer (see ``record``)."""
+    rows = [row for answer in answers for row in entries(**answer)]
+    if rows:
+        session.execute(insert(AuditEntry), rows)
+
+
 class AuditWriter:
     """Group commit of audit entries by one thread per process (started on first use, and
     again in a forked child)."""

@@ -162,6 +162,8 @@ def register(
     details: dict[str, Any],
     ukprn: str,
     new_uln: Callable[[], str] = random_uln,
+    *,
+    searched: bool = False,
 ) -> tuple[Outcome, str | None]:
     """Register a new learner: ``(REGISTERED, uln)``, or ``(NOT_REGISTERED, None)`` for a
     duplicate.
@@ -170,10 +172,14 @@ def register(
     insert loses the race sees the winner's row and answers NOT_REGISTERED. A clash on the ULN
     (with a live, merged or withdrawn learner) draws a new ULN; the caller never sees it. Any
     other constraint failure is not a duplicate and is refused as such (DetailsNotStorable).
+
+    ``searched=True`` says the caller has just looked this person up with ``matcher.find`` in
+    the same transaction and got ``NO_MATCH`` (so no exact candidate): the duplicate check
+    would repeat that search, and is skipped. The identity index still refuses a duplicate
+    registered in between, exactly as it refuses one registered after the check.
     """
     _check_details(details, dt.date.today())
-    person = demographics_of(details)
-    if matcher.duplicate_of(session, person) is not None:
+    if not searched and matcher.duplicate_of(session, demographics_of(details)) is not None:
         return Outcome.NOT_REGISTERED, None
     for _ in range(ALLOCATION_ATTEMPTS):
         learner = Learner(uln=new_uln(), learner_status=ACTIVE, registered_by_ukprn=ukprn)

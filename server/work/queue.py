@@ -26,9 +26,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from miap.storage.models import WorkItem, WorkJob, utcnow
 
@@ -195,6 +196,55 @@ def complete(item: WorkItem, result: Any, now: dt.datetime | None = None) -> Non
     item.done_at = now or utcnow()
     item.lease_owner = None
     item.lease_expires = None
+
+
+def complete_all(
+    session: Session,
+    items: Sequence[WorkItem],
+    results: Sequence[Any],
+    now: dt.datetime | None = None,
+) -> None:
+    """``complete`` for many items at once, in the caller's transaction: on PostgreSQL one
+    ``UPDATE … FROM unnest(…)`` statement (one round trip, not one per item); elsewhere one
+    executemany. The items must be locked by the caller (``lock_pending``)."""
+    now = now or utcnow()
+    ids = [item.id for item in items]
+    texts = [json.dumps(result, ensure_ascii=False) for result in results]
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "UPDATE work_items SET result = v.result, status = :done, done_at = :now, "
+                "lease_owner = NULL, lease_expires = NULL "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:results AS text[])) AS v(id, result) "
+                "WHERE work_items.id = v.id"
+            ),
+            {"ids": ids, "results": texts, "done": DONE, "now": now},
+        )
+    else:
+        session.execute(
+            update(WorkItem.__table__)
+            .where(WorkItem.__table__.c.id == bindparam("item_id"))
+            .values(
+                result=bindparam("item_result"),
+                status=DONE,
+                done_at=now,
+                lease_owner=None,
+                lease_expires=None,
+            ),
+            [{"item_id": i, "item_result": t} for i, t in zip(ids, texts, strict=True)],
+        )
+    # The loaded items say what was written (the caller's session may look at them again).
+    for item, result_text in zip(items, texts, strict=True):
+        for name, value in (
+            ("result", result_text),
+            ("status", DONE),
+            ("done_at", now),
+            ("lease_owner", None),
+            ("lease_expires", None),
+        ):
+            set_committed_value(item, name, value)
 
 
 def pending_count(session: Session, kinds: Iterable[str] | None = None) -> int:

@@ -106,9 +106,7 @@ class Worker:
             outcomes = self.handlers[job.kind](session, job, items)
             if len(outcomes) != len(items):
                 raise RuntimeError(f"handler for {job.kind} answered {len(outcomes)} items")
-            now = queue.utcnow()
-            for item, outcome in zip(items, outcomes, strict=True):
-                queue.complete(item, outcome, now)
+            queue.complete_all(session, items, outcomes)
         self.done += len(items)
 
     def _do_alone(self, job_id: int, item_id: int) -> None:
