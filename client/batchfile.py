@@ -86,11 +86,17 @@ def _learner_schema() -> etree.XMLSchema:
     )
 
 
+#: Characters XML 1.0 cannot carry: no SOAP message or XML output could hold the learner.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def check_learner(learner: dict[str, str]) -> str | None:
     """Why ``learner`` (BatchLearner fields) is malformed, or None if it is not."""
     element = etree.Element("Learner")
     for name in batch_fields():
         if learner.get(name) is not None:
+            if _NOT_XML.search(learner[name]):
+                return f"{name} holds a control character, which XML cannot carry"
             etree.SubElement(element, name).text = learner[name]
     schema = _learner_schema()
     if not schema.validate(element):

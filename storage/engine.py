@@ -14,22 +14,14 @@ Two engines per process on one database:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_URL = "sqlite:///miap.db"
-URL_ENV = "MIAP_DATABASE_URL"
 #: How long a SQLite connection waits for the write lock before giving up, in ms.
 SQLITE_BUSY_MS = 30000
-
-
-def database_url(explicit: str | None = None) -> str:
-    """``--db`` wins, then ``MIAP_DATABASE_URL``, then a SQLite file in the working directory."""
-    return explicit or os.environ.get(URL_ENV) or DEFAULT_URL
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -41,10 +33,6 @@ def sqlalchemy_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
-
-
-def is_sqlite(url: str) -> bool:
-    return sqlalchemy_url(url).startswith("sqlite")
 
 
 def make_engine(url: str) -> Engine:

@@ -50,11 +50,12 @@ def test_migrations_never_import_application_code():
         assert not any(name.startswith("miap") for name in _imports(path)), path.name
 
 
-@pytest.mark.parametrize("package", ["register", "matching"])
+@pytest.mark.parametrize("package", ["register", "matching", "batches", "census", "work"])
 def test_the_domain_holds_no_xml_and_no_transport(package):
     for path in (REPO / "server" / package).glob("*.py"):
         imported = _imports(path)
-        assert not any(name.startswith(("lxml", "miap.server.soap")) for name in imported), path
+        forbidden = ("lxml", "miap.server.soap", "miap.client")
+        assert not any(name.startswith(forbidden) for name in imported), path
 
 
 def test_every_domain_refusal_has_its_own_fault():
@@ -85,3 +86,17 @@ def test_settings_come_from_flags_over_environment_over_defaults():
     assert settings.validate_responses is True
     with pytest.raises(ValueError, match="MIAP_PORT"):
         Settings.load({"MIAP_PORT": "eighty"})
+
+
+#: Reading a variable (handing the environment on to a child process is not reading it).
+READS_ENVIRONMENT = re.compile(r"os\.environ(?!\))|os\.getenv")
+
+
+def test_configuration_is_read_in_one_place():
+    """Only the settings module reads ``MIAP_*`` variables (the client has its own)."""
+    readers = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "server").rglob("*.py")
+        if READS_ENVIRONMENT.search(path.read_text(encoding="utf-8"))
+    ]
+    assert readers == ["server/settings.py"]

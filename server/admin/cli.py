@@ -483,9 +483,15 @@ def _batch_import(args: argparse.Namespace, settings: Settings) -> int:
     out = args.out or batchfile.default_output(args.file)
     batchfile.write_output(batch, batchfile.answers_for(batch, sent), out)
     db.dispose()
-    for row in batch.rows:
-        if row.error:
-            print(f"{batch.path.name} line {row.line}: rejected: {row.error}", file=sys.stderr)
+    # Reasons quote the learners' own values (a date of birth, a name): they go to the output
+    # file beside the row, never to stderr, which cron jobs keep as a log.
+    rejected = [str(row.line) for row in batch.rows if row.error]
+    if rejected:
+        print(
+            f"{batch.path.name}: rows on lines {', '.join(rejected)} rejected "
+            f"(reasons in {out.name}, column ReturnReason)",
+            file=sys.stderr,
+        )
     counts = ", ".join(
         f"{output.counts[name]} {name.replace('_', ' ')}" for name in jobs.CATEGORIES
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -37,7 +36,6 @@ from miap.storage.models import Learner
 
 #: The national service never returns more than this many possible matches.
 MAX_MATCHES = 10
-WEIGHTS_ENV = "MIAP_MATCH_WEIGHTS"
 
 NO_MATCH = Outcome.NO_MATCH
 TOO_MANY = Outcome.TOO_MANY
@@ -115,10 +113,9 @@ class MatchWeights:
 
     @classmethod
     def load(cls, path: Path | None = None) -> MatchWeights:
-        if path is None:
-            override = os.environ.get(WEIGHTS_ENV)
-            path = Path(override) if override else DEFAULT_WEIGHTS
-        data = json.loads(path.read_text(encoding="utf-8"))
+        """The weights in ``path``, or the fitted file shipped with miap (the ``match_weights``
+        setting chooses; see ``server/app.py``)."""
+        data = json.loads((path or DEFAULT_WEIGHTS).read_text(encoding="utf-8"))
         return cls(weights=data["weights"], threshold=data["threshold"])
 
     def score(self, levels: dict[str, str]) -> float:

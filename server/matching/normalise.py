@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import unicodedata
 from collections import defaultdict
 from importlib.resources import files
@@ -14,7 +13,6 @@ from anyascii import anyascii
 
 #: The LRS convention for "postcode not known".
 UNKNOWN_POSTCODE = "ZZ999ZZ"
-VARIANTS_ENV = "MIAP_NAME_VARIANTS"
 #: Longest name key stored (the key columns' length).
 KEY_LENGTH = 100
 
@@ -99,11 +97,6 @@ class NameVariants:
 
 @functools.cache
 def default_variants() -> NameVariants:
-    """The shipped table, or the file named by ``MIAP_NAME_VARIANTS``."""
-    override = os.environ.get(VARIANTS_ENV)
-    path = (
-        Path(override)
-        if override
-        else Path(str(files("miap.server"))) / "data" / ("given_name_variants.txt")
-    )
-    return NameVariants.load(path)
+    """The table shipped with miap (the ``name_variants`` setting may choose another file; see
+    ``server/app.py``)."""
+    return NameVariants.load(Path(str(files("miap.server"))) / "data" / "given_name_variants.txt")

@@ -17,18 +17,13 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from miap.server.settings import Settings
 from miap.server.work import queue
 from miap.storage.engine import Database
 from miap.storage.models import WorkItem, WorkJob
 
 log = logging.getLogger("miap.work")
 
-#: Items claimed and done in one transaction.
-BATCH_SIZE = 50
-#: How long a claim holds an item before another worker may take it.
-LEASE_SECONDS = 60.0
-#: How long an idle worker waits before looking for work again.
-POLL_SECONDS = 0.5
 #: An item whose handler fails this many times is given the handler's failure outcome.
 MAX_ATTEMPTS = 5
 
@@ -51,9 +46,9 @@ class Worker:
         handlers: Mapping[str, Handler],
         *,
         name: str | None = None,
-        batch_size: int = BATCH_SIZE,
-        lease_seconds: float = LEASE_SECONDS,
-        poll_seconds: float = POLL_SECONDS,
+        batch_size: int = Settings.work_batch_size,
+        lease_seconds: float = Settings.work_lease_seconds,
+        poll_seconds: float = Settings.work_poll_seconds,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.db = db
