@@ -9,6 +9,21 @@ from __future__ import annotations
 import enum
 
 
+class Disagreement(enum.Enum):
+    """One comparison of a verification that does not agree, in the order the answer lists
+    them: each incoming name against the stored given, family and previous family names, then
+    the date of birth and the gender."""
+
+    GIVEN_VS_GIVEN = "incoming given name vs stored given name"
+    GIVEN_VS_FAMILY = "incoming given name vs stored family name"
+    GIVEN_VS_PREVIOUS = "incoming given name vs stored previous family name"
+    FAMILY_VS_GIVEN = "incoming family name vs stored given name"
+    FAMILY_VS_FAMILY = "incoming family name vs stored family name"
+    FAMILY_VS_PREVIOUS = "incoming family name vs stored previous family name"
+    DATE_OF_BIRTH = "date of birth"
+    GENDER = "gender"
+
+
 class Outcome(enum.Enum):
     # Finds (demographics, by ULN) and each ULN of retrieveULNs.
     NO_MATCH = "no match"

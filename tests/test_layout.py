@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from miap.server import exceptions
-from miap.server.outcomes import Outcome
+from miap.server.outcomes import Disagreement, Outcome
 from miap.server.settings import Settings, env_name
 from miap.server.soap import faults
 from tests.support import REPO
@@ -71,6 +71,7 @@ def test_every_domain_refusal_has_its_own_fault():
 
 def test_every_outcome_has_a_wire_code():
     assert set(faults.OUTCOME_CODES) == set(Outcome)
+    assert set(faults.FAILURE_FLAGS) == set(Disagreement)
 
 
 def test_the_configuration_page_lists_every_setting():

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from miap.server import exceptions
 from miap.server.batches import learners as batch_learners
 from miap.server.matching.engine import Matcher
-from miap.server.outcomes import Outcome
+from miap.server.outcomes import Disagreement, Outcome
 from miap.server.register import audit
 from miap.server.work import queue
 from miap.storage.models import WorkItem, WorkJob
@@ -190,7 +190,7 @@ class VerificationHandler(_Handler):
                 {
                     "outcome": verified.outcome.name,
                     "learner": verified.learner,
-                    "flags": verified.failure_flags,
+                    "flags": [flag.name for flag in verified.failure_flags],
                 }
             )
             self._audit(session, job, params, self.code_of(verified.outcome), verified.ulns)
@@ -217,7 +217,7 @@ class LearnerResult:
     uln: str | None = None
     #: Verify jobs: the stored identity when verified, and the failure flags.
     learner: dict[str, str | None] | None = None
-    flags: list[str] = field(default_factory=list)
+    flags: list[Disagreement] = field(default_factory=list)
 
     @classmethod
     def load(cls, stored: dict[str, Any]) -> LearnerResult:
@@ -228,7 +228,7 @@ class LearnerResult:
             outcome=Outcome[stored["outcome"]],
             uln=stored.get("uln"),
             learner=stored.get("learner"),
-            flags=list(stored.get("flags") or []),
+            flags=[Disagreement[name] for name in stored.get("flags") or []],
         )
 
     @property

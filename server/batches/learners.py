@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from miap.server import exceptions
 from miap.server.matching.engine import Demographics, Matcher, VerifyQuery
 from miap.server.matching.normalise import known_postcode
-from miap.server.outcomes import Outcome
+from miap.server.outcomes import Disagreement, Outcome
 from miap.server.register import learners
 from miap.storage.models import Learner
 
@@ -357,7 +357,7 @@ class Verified:
     outcome: Outcome
     #: The stored identity (ULN, names, date of birth, gender), given only when verified.
     learner: dict[str, str | None] | None
-    failure_flags: list[str]
+    failure_flags: list[Disagreement]
     #: Every ULN the answer touched or disclosed (for the audit).
     ulns: list[str]
 

@@ -31,7 +31,7 @@ from miap.server.matching.normalise import (
     postcode_key,
     sound_key,
 )
-from miap.server.outcomes import Outcome
+from miap.server.outcomes import Disagreement, Outcome
 from miap.storage.models import Learner
 
 #: The national service never returns more than this many possible matches.
@@ -87,7 +87,7 @@ class VerifyQuery:
 @dataclass
 class VerifyOutcome:
     names: str  # "match", "similar" or "different"
-    failure_flags: list[str]
+    failure_flags: list[Disagreement]
     date_of_birth_ok: bool
     gender_ok: bool
 
@@ -442,20 +442,19 @@ class ScoringMatcher:
         levels = self._name_levels(learner, query.given_name, query.family_name)
         given, family = name_key(query.given_name), name_key(query.family_name)
         stored = (learner.given_key, learner.family_key, learner.previous_family_key)
-        flags = []
-        # VRF1-3: incoming GivenName vs stored GivenName / FamilyName / PreviousFamilyName;
-        # VRF4-6: incoming FamilyName vs the same three. A comparison with nothing stored
-        # (no previous family name) raises no flag.
-        for offset, incoming in ((1, given), (4, family)):
-            for index, value in enumerate(stored):
+        flags: list[Disagreement] = []
+        # Each incoming name against the stored given, family and previous family names; a
+        # comparison with nothing stored (no previous family name) raises no flag.
+        for incoming, against in ((given, _GIVEN_AGAINST), (family, _FAMILY_AGAINST)):
+            for value, disagreement in zip(stored, against, strict=True):
                 if value is not None and incoming != value:
-                    flags.append(f"VRF{offset + index}")
+                    flags.append(disagreement)
         dob_ok = query.date_of_birth is None or query.date_of_birth == learner.date_of_birth
         gender_ok = query.gender is None or query.gender == learner.gender
         if not dob_ok:
-            flags.append("VRF7")
+            flags.append(Disagreement.DATE_OF_BIRTH)
         if not gender_ok:
-            flags.append("VRF8")
+            flags.append(Disagreement.GENDER)
         if levels["given"] == "exact" and levels["family"] == "exact":
             names = "match"
         elif levels["given"] in _SIMILAR_NAMES and levels["family"] in _SIMILAR_NAMES:
@@ -464,6 +463,17 @@ class ScoringMatcher:
             names = "different"
         return VerifyOutcome(names, flags, dob_ok, gender_ok)
 
+
+_GIVEN_AGAINST = (
+    Disagreement.GIVEN_VS_GIVEN,
+    Disagreement.GIVEN_VS_FAMILY,
+    Disagreement.GIVEN_VS_PREVIOUS,
+)
+_FAMILY_AGAINST = (
+    Disagreement.FAMILY_VS_GIVEN,
+    Disagreement.FAMILY_VS_FAMILY,
+    Disagreement.FAMILY_VS_PREVIOUS,
+)
 
 #: Name levels that verify as "similar" (WSVRC003): a variant, a slip, swapped, a former name.
 _SIMILAR_NAMES = {"exact", "variant", "typo", "swapped", "previous"}

@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from miap.server import exceptions
 from miap.server.matching.engine import Demographics, FindResult, Matcher, VerifyQuery
-from miap.server.outcomes import Outcome
+from miap.server.outcomes import Disagreement, Outcome
 from miap.server.register.identifiers import is_valid_uln, random_uln
 from miap.storage.constraints import violated_constraint
 from miap.storage.models import Learner, utcnow
@@ -232,11 +232,15 @@ def update(session: Session, details: dict[str, Any], uln: str, version: int) ->
     return Outcome.UPDATED
 
 
+#: Flags never given when the names do not match at all (see ``verify``).
+_UNDISCLOSED = frozenset({Disagreement.DATE_OF_BIRTH, Disagreement.GENDER})
+
+
 @dataclass
 class Verification:
     code: Outcome
     learner: Learner | LearnerRow | None
-    failure_flags: list[str]
+    failure_flags: list[Disagreement]
 
 
 def verify(source: Source, matcher: Matcher, uln: str, query: VerifyQuery) -> Verification:
@@ -256,7 +260,7 @@ def verify(source: Source, matcher: Matcher, uln: str, query: VerifyQuery) -> Ve
     if outcome.names == "different":
         # Names that do not match earn no hint about the date of birth or gender, so a ULN
         # alone cannot be used to guess them one request at a time.
-        flags = [flag for flag in flags if flag not in ("VRF7", "VRF8")]
+        flags = [flag for flag in flags if flag not in _UNDISCLOSED]
     return Verification(Outcome.NOT_VERIFIED, learner, flags)
 
 

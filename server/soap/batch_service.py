@@ -18,7 +18,7 @@ from miap.server.batches import jobs
 from miap.server.batches.jobs import JobOutput, LearnerResult
 from miap.server.namespaces import BATCHMSG, VLDMSG, XSI, qname
 from miap.server.outcomes import Outcome
-from miap.server.soap import contract
+from miap.server.soap import contract, faults
 from miap.server.soap.faults import code_of, fault_for
 from miap.server.soap.operations import Call, Operation, Reply
 
@@ -166,7 +166,7 @@ def verify_batch_output(call: Call) -> Reply:
             for name in order:
                 if name == "FailureFlag":
                     for flag in result.flags:
-                        _append(verified, name, flag)
+                        _append(verified, name, faults.FAILURE_FLAGS[flag])
                 else:
                     _append(verified, name, values.get(name))
     return Reply(response, code_of(out.outcome), list(dict.fromkeys(disclosed)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from miap.server import exceptions
-from miap.server.outcomes import Outcome
+from miap.server.outcomes import Disagreement, Outcome
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,19 @@ OUTCOME_CODES: dict[Outcome, str] = {
     Outcome.BATCH_ACCEPTED: "WSRC0030",
     Outcome.BATCH_PENDING: "WSRC0031",
     Outcome.BATCH_FINISHED: "WSRC0032",
+}
+
+
+#: Each verification disagreement's FailureFlag on the wire.
+FAILURE_FLAGS: dict[Disagreement, str] = {
+    Disagreement.GIVEN_VS_GIVEN: "VRF1",
+    Disagreement.GIVEN_VS_FAMILY: "VRF2",
+    Disagreement.GIVEN_VS_PREVIOUS: "VRF3",
+    Disagreement.FAMILY_VS_GIVEN: "VRF4",
+    Disagreement.FAMILY_VS_FAMILY: "VRF5",
+    Disagreement.FAMILY_VS_PREVIOUS: "VRF6",
+    Disagreement.DATE_OF_BIRTH: "VRF7",
+    Disagreement.GENDER: "VRF8",
 }
 
 

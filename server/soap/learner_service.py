@@ -251,7 +251,7 @@ def verify_learner(call: Call) -> Reply:
         etree.SubElement(response, "VerifiedLearner"), REPORTMSG, "VerifiedLearnerType", values
     )
     for flag in result.failure_flags:
-        append(verified, "FailureFlag", flag)
+        append(verified, "FailureFlag", faults.FAILURE_FLAGS[flag])
     disclosed = [request["ULN"]]
     if result.learner is not None and result.learner.uln != request["ULN"]:
         disclosed.append(result.learner.uln)
