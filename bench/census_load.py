@@ -11,8 +11,10 @@ Scenarios (each on a fresh database unless ``--db`` is given):
   (seeded with ``bench/seed.py``, not timed).
 
 The load runs as a real ``miap census load`` process (``python -m miap.server.census.cli``);
-its wall time and peak RSS (``getrusage`` of the child) are reported. The synthetic file is
-written first and not timed. Only synthetic pupils.
+its wall time and peak RSS (``getrusage`` of the child) are reported, with the load's own
+line of seconds per phase (staging, preparing, settling, finishing). The synthetic file is
+written first and not timed. Only synthetic pupils. The machine is shared: note ``uptime``'s
+load average with each figure.
 """
 
 from __future__ import annotations

@@ -21,10 +21,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from miap.server.census import loader, synthetic
+from miap.server.census import loader, pupils, synthetic
 from miap.server.census.pupils import HEADER, VERIFICATION_TYPE
 from miap.server.register import learners
-from miap.server.register.identifiers import is_valid_uln, upn_check_letter
+from miap.server.register.identifiers import (
+    is_valid_uln,
+    is_valid_upn,
+    uln_check_digit,
+    upn_check_letter,
+)
 from miap.storage.engine import Database
 from miap.storage.models import AuditEntry, CensusPupil, CensusRun, Learner
 from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL
@@ -296,6 +301,72 @@ def test_known_learners_are_matched_and_near_misses_are_possible(cdb, tmp_path):
     assert other_upn not in linked
     assert (summary.new, summary.matched, summary.possible) == (1, 1, 2)
     assert learner_count(cdb) == before + 1
+
+
+# -- the fast paths hold to the slow definitions --------------------------------------------
+
+
+def test_bulk_ulns_are_valid_and_check_digits_agree_with_the_definition():
+    drawn = loader.draw_ulns(20_000)
+    assert len(drawn) == 20_000 and all(is_valid_uln(uln) for uln in drawn)
+    assert len(set(drawn)) > 19_990  # 900 million prefixes: a clash or two at most
+    assert len({uln[:2] for uln in drawn}) == 90  # every leading pair 10..99 turns up
+    hi, mid, lo = loader._W
+    for prefix in range(100_000_000, 1_000_000_000, 7_919_993):
+        r = (hi[prefix // 1_000_000] + mid[prefix // 1000 % 1000] + lo[prefix % 1000]) % 11
+        assert (10 - r if r else None) == uln_check_digit(str(prefix))
+
+
+def test_upn_check_agrees_with_the_identifiers_module():
+    samples = [synthetic.upn(n) for n in range(0, 3_000_000, 1_013)]
+    samples += ["", "A", "a12345678901A", "I12345678901A", "A12345678901I", "A1234567890 A"]
+    for good in samples[:300]:
+        for position in (0, 5, 12):
+            for ch in "0AIOSZ9":
+                samples.append(good[:position] + ch + good[position + 1 :])
+    for value in samples:
+        assert pupils.valid_upn(value) == is_valid_upn(value), value
+
+
+def test_staged_values_are_the_staged_row_with_the_registration_keys():
+    today = dt.date(2026, 11, 1)
+    for index, fields in enumerate(synthetic.rows(500, seed=3)):
+        pupil = pupils.parse(index + 2, fields, today)
+        staged = pupils.staged(pupil)
+        assert pupils.staged_values(pupil) == tuple(staged[key] for key in pupils.STAGED)
+        keys = pupil.demographics.keys
+        assert {key: staged[key] for key in pupils.keys(pupil)} == {
+            key: keys[key] for key in pupils.keys(pupil)
+        }
+
+
+def test_clashing_ulns_are_redrawn_and_every_issue_is_audited_once(cdb, tmp_path, monkeypatch):
+    real = loader.draw_ulns
+    taken = next(iter(links(cdb).values()), None) or real(1)[0]
+    calls = []
+
+    def clashing(count: int) -> list[str]:
+        calls.append(count)
+        if len(calls) == 1:  # staging: every row the same ULN, held already or not
+            return [taken] * count
+        return real(count)
+
+    monkeypatch.setattr(loader, "draw_ulns", clashing)
+    rows = synthetic_census(tmp_path / "clash.csv", 40, seed=41, first=3_000)
+    summary = loader.load(cdb, tmp_path / "clash.csv", YEAR, chunk=15)
+    assert (summary.new, summary.rejected) == (40, 0)
+    linked = links(cdb)
+    ulns = [linked[r[0]] for r in rows]
+    assert len(set(ulns)) == 40 and all(is_valid_uln(uln) for uln in ulns)
+    with cdb.reading() as session:
+        entries = session.execute(
+            select(AuditEntry.uln, AuditEntry.request_id, AuditEntry.ukprn, AuditEntry.user_name,
+                   AuditEntry.outcome).where(AuditEntry.uln.in_(ulns))
+        ).all()  # fmt: skip
+    assert sorted(e.uln for e in entries) == sorted(ulns)
+    assert {e[1:] for e in entries} == {
+        (f"census{summary.run_id}", None, "census", "registered")
+    }
 
 
 # -- a real process killed with SIGKILL, then run again ---------------------------------------

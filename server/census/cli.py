@@ -126,6 +126,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         f"census {args.file.name} ({year}) {how[summary.state]}: {summary.line()} "
         f"in {summary.seconds:.1f} s",
     )
+    if summary.phases:
+        print("  " + ", ".join(f"{name} {took:.1f} s" for name, took in summary.phases.items()))
     return 0
 
 

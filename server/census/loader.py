@@ -7,8 +7,9 @@ and academic year) carries on from the marks.
 
 1. **Staging**: the file is streamed (memory bounded whatever its size); each row is
    validated and its matching keys computed in Python exactly as a registration would store
-   them, and a ULN is drawn for it; the chunk goes into ``census_rows`` (``COPY`` on
-   PostgreSQL) with ``staged_lines``.
+   them (memoised key functions), and a ULN is drawn for it (in bulk per chunk); the chunk
+   goes into ``census_rows`` with ``staged_lines`` (on PostgreSQL by ``COPY`` on a second
+   thread while the next chunk is parsed).
 2. **Preparing** (one statement each, over the whole file): a UPN seen on an earlier line is
    rejected; a row with the same identity (names, birth date, gender, postcode keys) as an
    earlier row is the same child under another UPN and follows that row (``leader_line``).
@@ -21,7 +22,11 @@ and academic year) carries on from the marks.
    (``ScoringMatcher.scored`` / ``decide``): exact → matched, none → new, possible or too
    many → *possible* (not registered, reported). New rows become learners in one
    ``INSERT … SELECT``; every UPN with a learner is upserted into ``census_pupils``; every
-   ULN issued is audited (``audit.record``) in the same transaction.
+   ULN issued is audited (rows as ``audit.record`` writes them, by one ``INSERT … SELECT``)
+   in the same transaction. On PostgreSQL the passes are fewer (``_Chunk.settle``): the
+   linked rows' ``census_pupils`` rows are updated in the statement that finds them, a chunk
+   with nothing pending skips the matching, and new learners are inserted and their rows
+   marked in one statement.
 
 Rows are matched against the register as it stood when the run started
 (``register_high_id``), plus rows of the same file with the same identity: two pupils of one
@@ -35,31 +40,38 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import queue
+import secrets
+import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from sqlalchemy import Date, DateTime, bindparam, select, text
+from sqlalchemy import Date, DateTime, bindparam, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from miap.server.census import pupils
 from miap.server.matching.engine import EXACT, NO_MATCH, ScoringMatcher
 from miap.server.matching.normalise import UNKNOWN_POSTCODE
-from miap.server.register import audit
 from miap.server.register.identifiers import random_uln
 from miap.server.register.learners import IDENTITY_CONSTRAINT, ULN_CONSTRAINT
 from miap.storage.constraints import violated_constraint
 from miap.storage.engine import Database
-from miap.storage.models import CensusRun, utcnow
+from miap.storage.models import AuditEntry, CensusRow, CensusRun, utcnow
 
 OUTCOMES = ("new", "linked", "matched", "possible", "rejected")
 #: Outcomes whose UPN ends up linked to a learner.
 LINKING = ("new", "linked", "matched")
-#: Rows per staging and settling transaction.
+#: Rows per staging transaction (one COPY on PostgreSQL, written on a second thread while
+#: the next chunk is parsed; two chunks queued at most, so memory stays bounded).
 CHUNK = {"postgresql": 50_000, "sqlite": 20_000}
+#: Rows per settling transaction (all set-based but the engine's leftovers; bigger chunks mean
+#: fewer statements and better join plans on PostgreSQL). ``--chunk`` sets both.
+SETTLE_CHUNK = {"postgresql": 250_000, "sqlite": 20_000}
 #: Staged rows kept after a run is done (for the reject file of a later identical load).
 KEPT = ("rejected", "possible")
 
@@ -104,8 +116,13 @@ _FROM_STAGE = (
     "given_sound",
     "family_sound",
 )
+assert STAGE_COLUMNS == ("run_id", *pupils.STAGED, "uln", "outcome", "reason")
+#: The NULL columns of a rejected row, between its line and UPN and its outcome and reason.
+_REJECTED_GAP = (None,) * (len(STAGE_COLUMNS) - 5)
 _IDENTITY = ("given_key", "family_key", "date_of_birth", "gender", "postcode_key")
 _UNKNOWN_KEY = UNKNOWN_POSTCODE  # ZZ999ZZ
+#: A chunk's rows still to settle, followers aside (all of them new in an empty register).
+_PENDING = "census_rows.outcome IS NULL AND census_rows.leader_line IS NULL"
 
 
 class CensusError(Exception):
@@ -146,6 +163,8 @@ class Summary:
     #: ``loaded``, ``resumed`` (an interrupted run finished) or ``already loaded``.
     state: str
     seconds: float = 0.0
+    #: Seconds per phase this process ran (``staging``, ``preparing``, ``settling``, ``finishing``).
+    phases: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
         return (
@@ -194,6 +213,90 @@ def _chunks(stream: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
+#: ``uln_check_digit`` by three-digit groups of the prefix (weights 10 to 2), for drawing
+#: ULNs in bulk: the check digit of prefix ``p`` is ``10 - r`` for
+#: ``r = (_W[0][p // 10**6] + _W[1][p // 1000 % 1000] + _W[2][p % 1000]) % 11``, none if 0.
+_W = tuple(
+    tuple(sum(int(d) * w for d, w in zip(f"{n:03d}", weights, strict=True)) for n in range(1000))
+    for weights in ((10, 9, 8), (7, 6, 5), (4, 3, 2))
+)
+_PREFIXES = 900_000_000
+#: 32-bit draws below this are used (``% _PREFIXES`` is then uniform); a few % are redrawn.
+_DRAW_LIMIT = (1 << 32) // _PREFIXES * _PREFIXES
+
+
+def draw_ulns(count: int) -> list[str]:
+    """``count`` ULNs drawn as ``random_uln`` draws them (a uniform prefix from the system's
+    CSPRNG, one with no check digit skipped), but from one ``secrets.token_bytes`` call per
+    batch instead of one ``randbelow`` per draw. Uniqueness is the database's job, as there."""
+    hi, mid, lo = _W
+    drawn: list[str] = []
+    while len(drawn) < count:
+        wanted = count - len(drawn)
+        random_bytes = secrets.token_bytes(4 * (wanted + wanted // 8 + 4))
+        for (value,) in struct.iter_unpack(">I", random_bytes):
+            if value >= _DRAW_LIMIT:
+                continue
+            prefix = 100_000_000 + value % _PREFIXES
+            r = (hi[prefix // 1_000_000] + mid[prefix // 1000 % 1000] + lo[prefix % 1000]) % 11
+            if r:
+                drawn.append(f"{prefix}{10 - r}")
+                if len(drawn) == count:
+                    break
+    return drawn
+
+
+class _Copier:
+    """``COPY`` of staged chunks on a second thread (its own connection), each with its
+    high-water mark in the same transaction, while the caller parses the next chunk."""
+
+    def __init__(self, db: Database) -> None:
+        self._connection = db.engine.raw_connection()
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="census-copy", daemon=True)
+        self._thread.start()
+
+    def put(self, run_id: int, payload: str, staged: int) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((run_id, payload, staged))
+
+    def close(self, failed: bool) -> None:
+        """Wait for what is queued to be written (each chunk with its mark, so a chunk left
+        unwritten is simply staged again next time); raise the writer's error, if any, unless
+        the caller is failing already."""
+        self._queue.put(None)
+        self._thread.join()
+        self._connection.close()
+        if self._error is not None and not failed:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain, so the producer never blocks
+            run_id, payload, staged = item
+            try:
+                with self._connection.cursor() as cursor:
+                    cursor.copy_expert(
+                        f"COPY census_rows ({', '.join(STAGE_COLUMNS)}) FROM STDIN "
+                        "WITH (FORMAT csv)",
+                        io.StringIO(payload),
+                    )
+                    cursor.execute(
+                        "UPDATE census_runs SET staged_lines = %s WHERE id = %s",
+                        (staged, run_id),
+                    )
+                self._connection.commit()
+            except BaseException as error:  # noqa: BLE001 - raised in the producer's thread
+                self._error = error
+                try:
+                    self._connection.rollback()
+                except Exception:  # noqa: BLE001, S110 - the connection is going anyway
+                    pass
+
+
 class CensusLoad:
     """One ``miap census load``; see the module docstring."""
 
@@ -213,7 +316,10 @@ class CensusLoad:
         self.progress = progress
         self.postgres = db.dialect == "postgresql"
         self.chunk = chunk or CHUNK.get(db.dialect, 20_000)
+        self.settle_chunk = chunk or SETTLE_CHUNK.get(db.dialect, 20_000)
         self.today = dt.date.today()
+        #: Seconds per phase of this process (staging, preparing, settling, finishing).
+        self.timings: dict[str, float] = {}
 
     # -- the run --------------------------------------------------------------------------
 
@@ -226,14 +332,21 @@ class CensusLoad:
             if run.state == "done":
                 return self._summary(run, "already loaded", started)
             if run.state == "staging":
-                self._stage(run, max(line_breaks - 1, 0))
-                self._prepare(run)
-            self._settle(run)
-            self._finish(run)
+                self._timed("staging", self._stage, run, max(line_breaks - 1, 0))
+                self._timed("preparing", self._prepare, run)
+            self._timed("settling", self._settle, run)
+            self._timed("finishing", self._finish, run)
             return self._summary(run, "resumed" if resumed else "loaded", started)
         finally:
             if lock is not None:
                 self._unlock(lock, digest)
+
+    def _timed(self, phase: str, step: Callable, *args: object) -> None:
+        started = time.perf_counter()
+        try:
+            step(*args)
+        finally:
+            self.timings[phase] = time.perf_counter() - started
 
     def _lock(self, digest: str):  # noqa: ANN202 - a DBAPI connection or None
         """On PostgreSQL, one load of a file at a time (a session advisory lock)."""
@@ -293,6 +406,7 @@ class CensusLoad:
             rejected=run.rejected,
             state=state,
             seconds=time.perf_counter() - started,
+            phases=dict(self.timings),
         )
 
     # -- 1. staging -----------------------------------------------------------------------
@@ -318,16 +432,25 @@ class CensusLoad:
     def _stage(self, run: CensusRun, estimate: int) -> None:
         done = run.staged_lines
         bar = self.progress("read", max(estimate, done), done)
+        copier = _Copier(self.db) if self.postgres else None
+        failed = True
         try:
             for chunk in _chunks(self._records(done), self.chunk):
-                rows = [self._stage_row(run.id, record) for record in chunk]
-                if self.postgres:
-                    self._copy_rows(run.id, rows, done + len(rows))
+                ulns = iter(draw_ulns(sum(isinstance(r, pupils.Pupil) for r in chunk)))
+                rows = [self._stage_row(run.id, record, ulns) for record in chunk]
+                if copier is not None:
+                    # CSV: an unquoted empty field is NULL; staged rows never hold empty strings.
+                    buffer = io.StringIO()
+                    csv.writer(buffer, lineterminator="\n").writerows(rows)
+                    copier.put(run.id, buffer.getvalue(), done + len(rows))
                 else:
                     self._insert_rows(run.id, rows, done + len(rows))
                 done += len(rows)
                 bar.update(len(rows))
+            failed = False
         finally:
+            if copier is not None:
+                copier.close(failed)
             bar.close()
         with self.db.transaction() as session:
             session.execute(
@@ -337,39 +460,14 @@ class CensusLoad:
         run.staged_lines = run.total_lines = done
 
     @staticmethod
-    def _stage_row(run_id: int, record: pupils.Pupil | pupils.Rejected) -> tuple:
+    def _stage_row(
+        run_id: int, record: pupils.Pupil | pupils.Rejected, ulns: Iterator[str]
+    ) -> tuple:
+        """The ``STAGE_COLUMNS`` of one record (a valid pupil takes the next of ``ulns``)."""
         if isinstance(record, pupils.Rejected):
-            values = dict.fromkeys(STAGE_COLUMNS)
-            values.update(
-                run_id=run_id,
-                line=record.line,
-                upn=record.upn,
-                outcome="rejected",
-                reason=record.reason[:255],
-            )
-        else:
-            values = pupils.staged(record)
-            values.update(run_id=run_id, uln=random_uln(), outcome=None, reason=None)
-        return tuple(values[column] for column in STAGE_COLUMNS)
-
-    def _copy_rows(self, run_id: int, rows: list[tuple], staged: int) -> None:
-        buffer = io.StringIO()
-        # CSV: an unquoted empty field is NULL; staged rows never hold empty strings.
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        buffer.seek(0)
-        connection = self.db.engine.raw_connection()
-        try:
-            with connection.cursor() as cursor:
-                cursor.copy_expert(
-                    f"COPY census_rows ({', '.join(STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
-                    buffer,
-                )
-                cursor.execute(
-                    "UPDATE census_runs SET staged_lines = %s WHERE id = %s", (staged, run_id)
-                )
-            connection.commit()
-        finally:
-            connection.close()
+            reason = record.reason[:255]
+            return (run_id, record.line, record.upn, *_REJECTED_GAP, "rejected", reason)
+        return (run_id, *pupils.staged_values(record), next(ulns), None, None)
 
     def _insert_rows(self, run_id: int, rows: list[tuple], staged: int) -> None:
         position = STAGE_COLUMNS.index("date_of_birth")
@@ -437,7 +535,7 @@ class CensusLoad:
         bar = self.progress("settle", last - 1, done - 1)
         try:
             while done < last:
-                high = min(done + self.chunk, last)
+                high = min(done + self.settle_chunk, last)
                 with self.db.transaction() as session:
                     marked = session.scalar(
                         select(CensusRun.settled_line).where(CensusRun.id == run.id)
@@ -553,17 +651,44 @@ class _Chunk:
         return self.session.execute(text(sql), {**self.values, **extra})
 
     def settle(self) -> None:
-        self._linked()
-        if not self.register_empty:
-            self._exact()
-        self._clearly_new()
-        if not self.register_empty:
-            self._match_the_rest()
-        self._register_new()
+        if self.load.postgres:
+            self._linked_postgres()
+            if not self._settle_postgres():
+                # every row linked or rejected: no learner, no follower, no UPN left to link
+                self.execute("UPDATE census_runs SET settled_line = :hi WHERE id = :r")
+                return
+        else:
+            self._linked()
+            if not self.register_empty:
+                self._exact()
+            self._clearly_new()
+            if not self.register_empty:
+                self._match_the_rest()
+            self._register_new()
         self._followers()
-        self._link_upns()
+        # On PostgreSQL the linked rows' UPNs were updated with them (``_linked_postgres``).
+        self._link_upns(("new", "matched") if self.load.postgres else LINKING)
         self._audit()
         self.execute("UPDATE census_runs SET settled_line = :hi WHERE id = :r")
+
+    def _settle_postgres(self) -> bool:
+        """As on SQLite, with fewer passes over the chunk: nothing is tried on a chunk with no
+        row left pending (a reload), and in an empty register the pending rows are registered
+        and marked ``new`` in the one statement that inserts their learners. False when no
+        row was left pending at all (followers included): the rest of ``settle`` has nothing
+        to do."""
+        pending, waiting = self.execute(
+            "SELECT COUNT(*) FILTER (WHERE census_rows.leader_line IS NULL), COUNT(*) "
+            f"FROM census_rows WHERE {self.where} AND census_rows.outcome IS NULL"
+        ).one()
+        if pending and self.register_empty:
+            self._register_set_based(_PENDING)
+        elif pending:
+            self._exact()
+            self._clearly_new()
+            self._match_the_rest()
+            self._register_set_based("census_rows.outcome = 'new'")
+        return bool(waiting)
 
     def _linked(self) -> None:
         """UPNs already linked to a live learner (a merged one's master)."""
@@ -573,6 +698,26 @@ class _Chunk:
             "FROM census_pupils p JOIN learners l ON l.id = p.learner_id "
             f"WHERE {self.where} AND census_rows.outcome IS NULL "
             "AND p.upn = census_rows.upn AND l.deleted_at IS NULL"
+        )
+
+    def _linked_postgres(self) -> None:
+        """``_linked``, and the UPN's ``census_pupils`` row brought up to this run (what
+        ``_link_upns`` would have upserted for it), in one statement."""
+        self.session.execute(
+            text(
+                "WITH linked AS (UPDATE census_rows SET outcome = 'linked', "
+                "learner_id = COALESCE(l.merged_into_id, l.id) "
+                "FROM census_pupils p JOIN learners l ON l.id = p.learner_id "
+                f"WHERE {self.where} AND census_rows.outcome IS NULL "
+                "AND p.upn = census_rows.upn AND l.deleted_at IS NULL "
+                "RETURNING census_rows.upn, census_rows.learner_id, census_rows.laestab, "
+                "census_rows.nc_year) "
+                "UPDATE census_pupils SET learner_id = linked.learner_id, "
+                "laestab = linked.laestab, nc_year = linked.nc_year, academic_year = :year, "
+                "last_run_id = :r, updated_at = :now FROM linked "
+                "WHERE census_pupils.upn = linked.upn"
+            ).bindparams(bindparam("now", type_=DateTime)),
+            {**self.values, "year": self.load.year, "now": utcnow()},
         )
 
     def _exact(self) -> None:
@@ -715,6 +860,80 @@ class _Chunk:
             "ORDER BY census_rows.line"
         )
 
+    def _register_set_based(self, rows: str) -> None:
+        """PostgreSQL: a learner for every row matching ``rows`` (pending and known to be new)
+        with a ULN no learner holds, then the row marked ``new`` with its learner, in one
+        statement (pending rows of an empty register; rows marked ``new`` already take their
+        learner by a second, indexed statement); if that trips over a learner registered by
+        another route meanwhile, the rows are marked and registered as on SQLite
+        (``_register_new``)."""
+        self._fresh_ulns_sql(rows)
+        constants = pupils.CONSTANT_COLUMNS
+        columns = [*_FROM_STAGE, *constants, "version", "duplicate_count", "created_at"]
+        columns += ["updated_at"]
+        values = [f"census_rows.{c}" for c in _FROM_STAGE]
+        values += [f"'{value}'" for value in constants.values()]
+        values += ["1", "0", ":now", ":now"]
+        statement = text(
+            f"WITH made AS (INSERT INTO learners ({', '.join(columns)}) "
+            f"SELECT {', '.join(values)} FROM census_rows WHERE {self.where} AND {rows} "
+            "ORDER BY census_rows.line RETURNING id, uln) "
+            "UPDATE census_rows SET outcome = 'new', learner_id = made.id FROM made "
+            f"WHERE {self.where} AND {rows} AND census_rows.uln = made.uln"
+        ).bindparams(bindparam("now", type_=DateTime))
+        if rows != _PENDING:
+            # Rows marked ``new`` by the earlier passes: the planner's statistics (taken before
+            # any outcome was set) would misjudge a join with the statement's own output, so
+            # the rows take their learners through the ULN index, as on SQLite.
+            statement = text(self._insert_sql(False)).bindparams(
+                bindparam("now", type_=DateTime)
+            )
+        try:
+            with self.session.begin_nested():
+                self.session.execute(statement, {**self.values, "now": utcnow()})
+        except IntegrityError:
+            if rows == _PENDING:
+                self.execute(
+                    f"UPDATE census_rows SET outcome = 'new' WHERE {self.where} AND {rows}"
+                )
+            self._register_new()
+            return
+        if rows != _PENDING:
+            self.execute(
+                "UPDATE census_rows SET learner_id = l.id FROM learners l "
+                f"WHERE {self.where} AND census_rows.outcome = 'new' AND l.uln = census_rows.uln"
+            )
+
+    def _fresh_ulns_sql(self, rows: str) -> None:
+        """Redraw, until there is none, the ULN of every row to register that a learner holds
+        or an earlier row of the chunk to register was given (found in the database; after
+        the first pass only the rows holding a redrawn ULN are looked at)."""
+        redrawn: list[int] | None = None
+        while True:
+            only = (
+                ""
+                if redrawn is None
+                else "AND c.uln IN (SELECT uln FROM census_rows "
+                "WHERE run_id = :r AND line = ANY(:redrawn)) "
+            )
+            clash = self.execute(
+                "SELECT line FROM (SELECT census_rows.line, census_rows.uln, row_number() "
+                "OVER (PARTITION BY census_rows.uln ORDER BY census_rows.line) AS n "
+                f"FROM census_rows WHERE {self.where} AND {rows}) c "
+                f"WHERE (c.n > 1 OR EXISTS (SELECT 1 FROM learners l WHERE l.uln = c.uln)) {only}",
+                redrawn=redrawn or [],
+            ).scalars().all()
+            if not clash:
+                return
+            self.session.execute(
+                text("UPDATE census_rows SET uln = :uln WHERE run_id = :r AND line = :line"),
+                [
+                    {"r": self.run.id, "line": line, "uln": uln}
+                    for line, uln in zip(clash, draw_ulns(len(clash)), strict=True)
+                ],
+            )
+            redrawn = clash
+
     def _register_new(self) -> None:
         """A learner for every new row, with the ULN drawn at staging (or a fresh one where
         that ULN is taken), in one INSERT … SELECT; row by row only if that one trips over a
@@ -834,13 +1053,13 @@ class _Chunk:
             "AND ld.run_id = census_rows.run_id AND ld.line = census_rows.leader_line"
         )
 
-    def _link_upns(self) -> None:
+    def _link_upns(self, outcomes: tuple[str, ...]) -> None:
         self.session.execute(
             text(
                 "INSERT INTO census_pupils (upn, learner_id, laestab, nc_year, academic_year, "
                 "first_run_id, last_run_id, updated_at) "
                 "SELECT upn, learner_id, laestab, nc_year, :year, :r, :r, :now FROM census_rows "
-                f"WHERE {self.where} AND outcome IN ('new', 'linked', 'matched') "
+                f"WHERE {self.where} AND outcome IN ({', '.join(repr(o) for o in outcomes)}) "
                 "ON CONFLICT (upn) DO UPDATE SET learner_id = excluded.learner_id, "
                 "laestab = excluded.laestab, nc_year = excluded.nc_year, "
                 "academic_year = excluded.academic_year, last_run_id = excluded.last_run_id, "
@@ -850,20 +1069,29 @@ class _Chunk:
         )
 
     def _audit(self) -> None:
-        ulns = self.execute(
-            f"SELECT uln FROM census_rows WHERE {self.where} AND outcome = 'new' ORDER BY line"
-        ).scalars()
-        ulns = list(ulns)
-        if ulns:
-            audit.record(
-                self.session,
-                request_id=f"census{self.run.id}",
-                ukprn=None,
-                user_name="census",
-                operation="CensusLoad",
-                outcome="registered",
-                ulns=ulns,
+        """Every ULN issued, audited as ``audit.record`` would (one row per ULN, one time for
+        the chunk's transaction), in one ``INSERT … SELECT`` from the staged rows."""
+        rows = CensusRow.__table__.c
+        fields = {
+            "at": literal(utcnow(), DateTime),
+            "request_id": literal(f"census{self.run.id}"),
+            "ukprn": literal(None),
+            "user_name": literal("census"),
+            "operation": literal("CensusLoad"),
+            "outcome": literal("registered"),
+            "uln": rows.uln,
+        }
+        chosen = (
+            select(*(value.label(name) for name, value in fields.items()))
+            .where(
+                rows.run_id == self.run.id,
+                rows.line > self.values["lo"],
+                rows.line <= self.values["hi"],
+                rows.outcome == "new",
             )
+            .order_by(rows.line)
+        )
+        self.session.execute(insert(AuditEntry).from_select(list(fields), chosen))
 
 
 def load(

@@ -7,13 +7,36 @@ would store them) or a ``Rejected`` with the reason. No database here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import re
 from dataclasses import dataclass
 
 from miap.server.matching.engine import Demographics
-from miap.server.matching.normalise import default_variants, name_key, sound_key
+from miap.server.matching.normalise import default_variants, name_key, postcode_key, sound_key
 from miap.server.register import learners
-from miap.server.register.identifiers import is_valid_upn
+
+#: The matching keys' functions, memoised: a census repeats the same few thousand names and
+#: postcodes a million times, and each key is a pure function of its one argument (the very
+#: functions ``Demographics.keys`` calls, so the values are the ones a registration stores).
+_name_key = functools.lru_cache(maxsize=1 << 16)(name_key)
+_sound_key = functools.lru_cache(maxsize=1 << 16)(sound_key)
+_postcode_key = functools.lru_cache(maxsize=1 << 18)(postcode_key)
+
+#: ``identifiers.is_valid_upn``, unrolled for a million rows (a test holds them equal).
+_UPN_FORM = re.compile(r"[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]")
+_UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+_UPN_VALUE = {ch: i for i, ch in enumerate(_UPN_LETTERS + "0123456789")}.__getitem__
+_UPN_WEIGHTS = tuple(range(2, 14))
+
+
+def valid_upn(value: str) -> bool:
+    """``is_valid_upn(value)``: thirteen characters, the check letter first (not I, O or S),
+    eleven digits, a last digit or letter (not I, O or S), and the check letter right."""
+    if not _UPN_FORM.fullmatch(value):
+        return False
+    total = sum(map(operator.mul, _UPN_WEIGHTS, map(_UPN_VALUE, value[1:])))
+    return _UPN_LETTERS[total % 23] == value[0]
 
 HEADER = (
     "UPN",
@@ -113,7 +136,7 @@ def _name(value: str, label: str, required: bool) -> str | None:
         return None
     if len(value) > NAME_LENGTH:
         raise _Refused(f"{label} is longer than {NAME_LENGTH} characters")
-    key = name_key(value)
+    key = _name_key(value)
     if required and not (key and key.isascii() and key.isalpha()):
         raise _Refused(f"{label} has no letters")
     return value
@@ -126,11 +149,12 @@ class _Refused(Exception):
 def parse(line: int, fields: list[str], today: dt.date) -> Pupil | Rejected:
     """One data row of the extract (``line``: its line number, the header being line 1)."""
     upn = fields[0].strip().upper() if fields else ""
-    shown = upn if is_valid_upn(upn) else None
+    upn_ok = valid_upn(upn)
+    shown = upn if upn_ok else None
     if len(fields) != len(HEADER):
         return Rejected(line, shown, f"{len(fields)} fields, not {len(HEADER)}")
     try:
-        if not is_valid_upn(upn):
+        if not upn_ok:
             raise _Refused(f"UPN {upn[:20]!r} fails its check letter or is not a UPN")
         family = _name(fields[1], "Surname", True)
         given = _name(fields[2], "Forename", True)
@@ -198,13 +222,83 @@ CONSTANT_COLUMNS = {
 }
 
 
+def keys(pupil: Pupil) -> dict:
+    """``pupil.demographics.keys`` (the stored matching keys), from the memoised functions."""
+    given, family = _name_key(pupil.given_name), _name_key(pupil.family_name)
+    return {
+        "given_key": given,
+        "family_key": family,
+        "postcode_key": _postcode_key(pupil.postcode),
+        "given_sound": _sound_key(given),
+        "family_sound": _sound_key(family),
+    }
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _blocking(given: str | None, family: str | None) -> tuple[str, str]:
+    """The ``sounds`` and ``givens`` staging columns of a name pair (see ``staged``)."""
+    givens = default_variants().variants(given) | {given}
+    sounds = {sound_key(key) for key in givens | {family}} - {None}
+    return ",".join(sorted(sounds)), ",".join(sorted(givens - {None}))
+
+
+def staged_values(pupil: Pupil) -> tuple:
+    """``staged(pupil)``'s values in the order of ``STAGED``, without the dict (the census
+    loader stages a million of them)."""
+    given, family = _name_key(pupil.given_name), _name_key(pupil.family_name)
+    sounds, givens = _blocking(given, family)
+    return (
+        pupil.line,
+        pupil.upn,
+        pupil.laestab,
+        pupil.nc_year,
+        pupil.given_name,
+        pupil.middle_other_name,
+        pupil.family_name,
+        pupil.preferred_given_name,
+        pupil.preferred_family_name,
+        pupil.date_of_birth,
+        pupil.gender,
+        pupil.postcode,
+        given,
+        family,
+        _postcode_key(pupil.postcode),
+        _sound_key(given),
+        _sound_key(family),
+        sounds,
+        givens,
+    )
+
+
+#: The keys of ``staged``, in order (``staged_values``).
+STAGED = (
+    "line",
+    "upn",
+    "laestab",
+    "nc_year",
+    "given_name",
+    "middle_other_name",
+    "family_name",
+    "preferred_given_name",
+    "preferred_family_name",
+    "date_of_birth",
+    "gender",
+    "postcode",
+    "given_key",
+    "family_key",
+    "postcode_key",
+    "given_sound",
+    "family_sound",
+    "sounds",
+    "givens",
+)
+
+
 def staged(pupil: Pupil) -> dict:
     """The staging columns of a valid pupil: details, the stored matching keys, and the
     blocking values the set-based candidate check reads (see ``loader``)."""
-    keys = pupil.demographics.keys
-    given, family = keys["given_key"], keys["family_key"]
-    givens = default_variants().variants(given) | {given}
-    sounds = {sound_key(key) for key in givens | {family}} - {None}
+    row = keys(pupil)
+    sounds, givens = _blocking(row["given_key"], row["family_key"])
     return {
         "line": pupil.line,
         "upn": pupil.upn,
@@ -218,11 +312,11 @@ def staged(pupil: Pupil) -> dict:
         "date_of_birth": pupil.date_of_birth,
         "gender": pupil.gender,
         "postcode": pupil.postcode,
-        "given_key": given,
-        "family_key": family,
-        "postcode_key": keys["postcode_key"],
-        "given_sound": keys["given_sound"],
-        "family_sound": keys["family_sound"],
-        "sounds": ",".join(sorted(sounds)),
-        "givens": ",".join(sorted(givens - {None})),
+        "given_key": row["given_key"],
+        "family_key": row["family_key"],
+        "postcode_key": row["postcode_key"],
+        "given_sound": row["given_sound"],
+        "family_sound": row["family_sound"],
+        "sounds": sounds,
+        "givens": givens,
     }
