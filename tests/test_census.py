@@ -202,20 +202,35 @@ def test_bad_rows_go_to_the_reject_file_with_line_and_reason(cdb, census_url, tm
         row(upn(801, 5), "", "Ifeoma", "2014-03-02"),
         [upn(801, 6), "Okafor"],
         row(upn(801, 7), "Okafor", "Obi", "2014-03-02", laestab="12"),
+        row(upn(801, 8), "Oka\x00for", "Ada", "2014-03-02"),  # no XML answer could carry it
     ]
     path = write_census(tmp_path / "bad.csv", rows)
     rejects = tmp_path / "rejects.csv"
     result = run_miap_census("load", str(path), "--db", census_url, "--rejects", str(rejects))
     assert result.returncode == 0, result.stderr
-    assert "1 new, 0 linked, 0 matched, 0 possible, 7 rejected" in result.stdout
+    assert "1 new, 0 linked, 0 matched, 0 possible, 8 rejected" in result.stdout
     lines = read_csv(rejects)
     assert lines[0] == ["Line", "UPN", "Outcome", "Reason"]
     by_line = {int(line): reason for line, _, outcome, reason in lines[1:]}
-    assert sorted(by_line) == [3, 4, 5, 6, 7, 8, 9]
+    assert sorted(by_line) == [3, 4, 5, 6, 7, 8, 9, 10]
     assert "check letter" in by_line[3]
     assert "DOB" in by_line[4] and "Gender" in by_line[5] and "Postcode" in by_line[6]
     assert "Surname" in by_line[7] and "fields" in by_line[8] and "LAESTAB" in by_line[9]
+    assert "Surname holds a control character" in by_line[10]
     assert bad_letter not in links(cdb) and good in links(cdb)
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_its_line(cdb, census_url, tmp_path):
+    first = row(upn(803, 1), "Brightwater", "Ava", "2014-01-02")
+    path = write_census(tmp_path / "latin1.csv", [first])
+    with path.open("ab") as out:  # a second pupil, saved as Latin-1 by an old MIS
+        out.write(",".join(row(upn(803, 2), "Müller", "Jo", "2014-01-02")).encode("latin-1"))
+        out.write(b"\n")
+    before = learner_count(cdb)
+    result = run_miap_census("load", str(path), "--db", census_url)
+    assert result.returncode == 2, result.stderr
+    assert "line 3: not UTF-8" in result.stderr and "Traceback" not in result.stderr
+    assert learner_count(cdb) == before
 
 
 def test_a_wrong_header_is_refused_and_nothing_loaded(cdb, census_url, tmp_path):

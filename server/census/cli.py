@@ -11,6 +11,7 @@ import re
 import sys
 from pathlib import Path
 
+from miap.server.app import make_matcher
 from miap.server.census import loader
 from miap.server.settings import Settings, env_name
 from miap.storage import migrations
@@ -113,6 +114,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             db,
             args.file,
             year,
+            matcher=make_matcher(settings),
             progress=loader.silent if args.no_progress else _bar,
             chunk=args.chunk,
         ).run()

@@ -202,6 +202,20 @@ def content_hash(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), lines
 
 
+def _utf8_lines(path: Path) -> Iterator[str]:
+    """The file's lines as text; a line that is not UTF-8 stops the load with its number
+    (decoding line by line, so the number is exact; a BOM on the first line is allowed)."""
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise CensusError(
+                    f"{path} line {number}: not UTF-8 text "
+                    "(save the extract as UTF-8 and load it again)"
+                ) from None
+
+
 def _chunks(stream: Iterator, size: int) -> Iterator[list]:
     chunk: list = []
     for item in stream:
@@ -412,8 +426,8 @@ class CensusLoad:
     # -- 1. staging -----------------------------------------------------------------------
 
     def _records(self, skip: int) -> Iterator[pupils.Pupil | pupils.Rejected]:
-        with self.path.open(newline="", encoding="utf-8-sig") as stream:
-            reader = csv.reader(stream)
+        reader = csv.reader(_utf8_lines(self.path))
+        try:
             header = next(reader, None)
             if header is None:
                 raise CensusError(f"{self.path} is empty")
@@ -428,6 +442,8 @@ class CensusLoad:
                     yield pupils.Rejected(index + 2, None, "empty line")
                     continue
                 yield pupils.parse(index + 2, fields, self.today)
+        except csv.Error as error:
+            raise CensusError(f"{self.path} line {reader.line_num}: {error}") from None
 
     def _stage(self, run: CensusRun, estimate: int) -> None:
         done = run.staged_lines

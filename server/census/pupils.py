@@ -128,6 +128,10 @@ def check_header(fields: list[str]) -> None:
         raise CensusFormatError(f"the header must be {','.join(HEADER)}, not {','.join(cleaned)}")
 
 
+#: Characters XML 1.0 cannot carry.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _name(value: str, label: str, required: bool) -> str | None:
     value = value.strip()
     if not value:
@@ -153,6 +157,10 @@ def parse(line: int, fields: list[str], today: dt.date) -> Pupil | Rejected:
     shown = upn if upn_ok else None
     if len(fields) != len(HEADER):
         return Rejected(line, shown, f"{len(fields)} fields, not {len(HEADER)}")
+    for label, value in zip(HEADER, fields, strict=True):
+        if _NOT_XML.search(value):
+            # No answer of the register could carry it: every find of the pupil would fail.
+            return Rejected(line, shown, f"{label} holds a control character")
     try:
         if not upn_ok:
             raise _Refused(f"UPN {upn[:20]!r} fails its check letter or is not a UPN")
