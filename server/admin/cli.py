@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from miap.server.admin import demo, synth
-from miap.server.app import make_app, make_worker
+from miap.server.app import make_app, make_matcher, make_worker
 from miap.server.census import cli as census_cli
 from miap.server.matching.normalise import default_variants
 from miap.server.register import merging
@@ -235,7 +235,7 @@ def _run(args: argparse.Namespace) -> int:
         _check_serving(settings)
         migrations.upgrade(url)
         db = Database(url)
-        counts = demo.seed(db, count=args.learners)
+        counts = demo.seed(db, count=args.learners, matcher=make_matcher(settings))
         _print_demo(settings, db, counts)
         db.dispose()
         return _serve(settings)
