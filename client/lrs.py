@@ -15,7 +15,9 @@ service cannot be reached; see :mod:`miap.client.exceptions`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Mapping
+from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,44 +59,37 @@ UNMERGED_FIELDS: tuple[str, ...] = tuple(
 )
 DELETED_FIELDS: tuple[str, ...] = ("ULN", "DeletedDate")
 
-#: LearnerToRegister's elements, in wire order (VerificationType and AbilityToShare required).
-REGISTER_FIELDS: tuple[str, ...] = (
-    "Title",
-    "GivenName",
-    "MiddleOtherName",
-    "FamilyName",
-    "PreferredGivenName",
-    "PreviousFamilyName",
-    "FamilyNameAtAge16",
-    "SchoolAtAge16",
-    "LastKnownAddressLine1",
-    "LastKnownAddressLine2",
-    "LastKnownAddressTown",
-    "LastKnownAddressCountyOrCity",
-    "LastKnownPostCode",
-    "DateOfAddressCapture",
-    "DateOfBirth",
-    "PlaceOfBirth",
-    "Gender",
-    "EmailAddress",
-    "Nationality",
-    "ScottishCandidateNumber",
-    "VerificationType",
-    "OtherVerificationDescription",
-    "AbilityToShare",
-    "Notes",
-)
-REQUIRED_REGISTER_FIELDS: tuple[str, ...] = (
-    "GivenName",
-    "FamilyName",
-    "LastKnownPostCode",
-    "DateOfBirth",
-    "Gender",
-    "VerificationType",
-    "AbilityToShare",
+def _sequence(type_name: str) -> tuple[tuple[str, bool], ...]:
+    """(name, required) of each element of ``type_name`` in the published learner schema (the
+    copy installed with this package), in wire order; an extension's base comes first. The
+    schema is the one place the order is written, for the client as for the server."""
+    root = _learner_schema()
+    found = root.find(f"{_XS}complexType[@name='{type_name}']")
+    if found is None:
+        raise KeyError(type_name)
+    elements: list[tuple[str, bool]] = []
+    extension = found.find(f"{_XS}complexContent/{_XS}extension")
+    if extension is not None:
+        elements += _sequence(extension.get("base").rpartition(":")[2])
+        found = extension
+    for element in found.iterfind(f"{_XS}sequence/{_XS}element"):
+        elements.append((element.get("name"), element.get("minOccurs") != "0"))
+    return tuple(elements)
+
+
+@functools.cache
+def _learner_schema() -> etree._Element:
+    return etree.parse(str(files("miap.xsd") / "learner.xsd")).getroot()
+
+
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+#: LearnerToRegister's elements in wire order, and those it requires.
+REGISTER_FIELDS: tuple[str, ...] = tuple(name for name, _ in _sequence("LearnerToRegister"))
+REQUIRED_REGISTER_FIELDS: tuple[str, ...] = tuple(
+    name for name, required in _sequence("LearnerToRegister") if required
 )
 #: LearnerToUpdate = LearnerToRegister + ULN + VersionNumber.
-UPDATE_FIELDS: tuple[str, ...] = (*REGISTER_FIELDS, "ULN", "VersionNumber")
+UPDATE_FIELDS: tuple[str, ...] = tuple(name for name, _ in _sequence("LearnerToUpdate"))
 #: Fields of a *returned* Learner that the service sets itself; dropped from update requests so
 #: that a learner dict from a find can be edited and sent back as it is.
 READ_ONLY_FIELDS: frozenset[str] = frozenset(

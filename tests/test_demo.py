@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import sys
 from miap.server.admin import demo
 from miap.storage.engine import Database
 from miap.storage.migrations import upgrade
-from tests.support import free_port, spawn
+from tests.support import REPO, free_port, spawn
 
 
 def test_seeding_twice_adds_nothing(tmp_path):
@@ -40,11 +41,21 @@ def test_demo_serves_and_its_example_command_works(tmp_path):
         assert all(demo.DEMO_PASSWORD not in line for line in examples)
         script = "\n".join(["set -e", exports, *examples])
         env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        client_dir = shlex.split(examples[0])[0].rpartition("/")[0]
+        result = subprocess.run(
+            ["/bin/bash", "-c", script], capture_output=True, text=True, timeout=120, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("WSRC0004") == 2, result.stdout
+        # The README's own example find, as written there, against the same demo data.
+        readme = (REPO / "README.md").read_text(encoding="utf-8")
+        find = next(line for line in readme.splitlines() if line.startswith("miap-client find "))
+        script = "\n".join(["set -e", exports, f"{client_dir}/{find}"])
         result = subprocess.run(
             ["/bin/bash", "-c", script], capture_output=True, text=True, timeout=120, env=env
         )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("WSRC0004") == 2, result.stdout
+    assert "WSRC0004" in result.stdout, result.stdout
 
 
 def test_demo_refuses_a_busy_port_before_printing_anything(tmp_path):

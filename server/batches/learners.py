@@ -19,6 +19,7 @@ from miap.server.matching.engine import Demographics, Matcher, VerifyQuery
 from miap.server.matching.normalise import known_postcode
 from miap.server.outcomes import Disagreement, Outcome
 from miap.server.register import learners
+from miap.server.register.fields import DETAIL_FIELDS
 from miap.storage.models import Learner
 
 #: Registers new learners (and refreshes existing ones) / only looks them up.
@@ -26,32 +27,7 @@ FULL = "FUL"
 CHECK = "CHK"
 
 #: Each BatchLearner field and the learner column it carries (ULN and MISIdentifier aside).
-COLUMNS: dict[str, str] = {
-    "Title": "title",
-    "GivenName": "given_name",
-    "PreferredGivenName": "preferred_given_name",
-    "MiddleOtherName": "middle_other_name",
-    "FamilyName": "family_name",
-    "PreviousFamilyName": "previous_family_name",
-    "FamilyNameAtAge16": "family_name_at_age16",
-    "SchoolAtAge16": "school_at_age16",
-    "LastKnownAddressLine1": "address_line1",
-    "LastKnownAddressLine2": "address_line2",
-    "LastKnownAddressTown": "address_town",
-    "LastKnownAddressCountyOrCity": "address_county_or_city",
-    "LastKnownPostCode": "postcode",
-    "DateOfAddressCapture": "date_of_address_capture",
-    "DateOfBirth": "date_of_birth",
-    "PlaceOfBirth": "place_of_birth",
-    "EmailAddress": "email_address",
-    "Gender": "gender",
-    "Nationality": "nationality",
-    "ScottishCandidateNumber": "scottish_candidate_number",
-    "AbilityToShare": "ability_to_share",
-    "VerificationType": "verification_type",
-    "OtherVerificationDescription": "other_verification_description",
-    "Notes": "notes",
-}
+COLUMNS = DETAIL_FIELDS
 DATES = frozenset({"DateOfBirth", "DateOfAddressCapture"})
 #: What a search by demographics (and so a registration) needs.
 REQUIRED_TO_SEARCH = ("DateOfBirth", "Gender", "LastKnownPostCode")

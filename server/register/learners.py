@@ -23,6 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from miap.server import exceptions
 from miap.server.matching.engine import Demographics, FindResult, Matcher, VerifyQuery
 from miap.server.outcomes import Disagreement, Outcome
+from miap.server.register.fields import DETAIL_COLUMNS
 from miap.server.register.identifiers import is_valid_uln, random_uln
 from miap.storage.constraints import violated_constraint
 from miap.storage.models import Learner, utcnow
@@ -42,33 +43,6 @@ ULN_CONSTRAINT = "uq_learners_uln"
 #: How many ULNs to draw before giving up on a (vanishingly unlikely) run of collisions.
 ALLOCATION_ATTEMPTS = 20
 
-#: The Learner columns a registration or an update writes.
-DETAIL_COLUMNS = (
-    "title",
-    "given_name",
-    "middle_other_name",
-    "family_name",
-    "preferred_given_name",
-    "previous_family_name",
-    "family_name_at_age16",
-    "school_at_age16",
-    "address_line1",
-    "address_line2",
-    "address_town",
-    "address_county_or_city",
-    "postcode",
-    "date_of_address_capture",
-    "date_of_birth",
-    "place_of_birth",
-    "gender",
-    "email_address",
-    "nationality",
-    "scottish_candidate_number",
-    "verification_type",
-    "other_verification_description",
-    "ability_to_share",
-    "notes",
-)
 
 
 def demographics_of(details: dict[str, Any]) -> Demographics:

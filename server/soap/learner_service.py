@@ -16,44 +16,12 @@ from miap.server.matching.engine import Demographics, FindResult, VerifyQuery
 from miap.server.namespaces import FINDMSG, LEARNER, REGMSG, REPORTMSG, qname
 from miap.server.outcomes import Outcome
 from miap.server.register import learners, merging
+from miap.server.register.fields import LEARNER_COLUMNS
 from miap.server.soap import contract, faults
 from miap.server.soap.faults import ServiceFault, code_of
 from miap.server.soap.operations import Call, Operation, Reply
 from miap.storage.models import Learner
 
-#: The stored column behind each Learner element; their order comes from ``xsd/learner.xsd``.
-LEARNER_COLUMNS: dict[str, str] = {
-    "CreatedDate": "created_at",
-    "LastUpdatedDate": "updated_at",
-    "ULN": "uln",
-    "Title": "title",
-    "GivenName": "given_name",
-    "MiddleOtherName": "middle_other_name",
-    "FamilyName": "family_name",
-    "PreferredGivenName": "preferred_given_name",
-    "PreviousFamilyName": "previous_family_name",
-    "FamilyNameAtAge16": "family_name_at_age16",
-    "SchoolAtAge16": "school_at_age16",
-    "LastKnownAddressLine1": "address_line1",
-    "LastKnownAddressLine2": "address_line2",
-    "LastKnownAddressTown": "address_town",
-    "LastKnownAddressCountyOrCity": "address_county_or_city",
-    "LastKnownPostCode": "postcode",
-    "DateOfAddressCapture": "date_of_address_capture",
-    "DateOfBirth": "date_of_birth",
-    "PlaceOfBirth": "place_of_birth",
-    "Gender": "gender",
-    "EmailAddress": "email_address",
-    "Nationality": "nationality",
-    "ScottishCandidateNumber": "scottish_candidate_number",
-    "VerificationType": "verification_type",
-    "OtherVerificationDescription": "other_verification_description",
-    "TierLevel": "tier_level",
-    "AbilityToShare": "ability_to_share",
-    "LearnerStatus": "learner_status",
-    "Notes": "notes",
-    "VersionNumber": "version",
-}
 #: The elements of a LearnerToRegister (and so of a LearnerToUpdate's details), in order.
 _DETAIL_ELEMENTS = tuple(
     (child.name, LEARNER_COLUMNS[child.name], child.type)
