@@ -19,7 +19,7 @@ from miap.server.matching.engine import Demographics, Matcher, VerifyQuery
 from miap.server.matching.normalise import known_postcode
 from miap.server.outcomes import Disagreement, Outcome
 from miap.server.register import learners
-from miap.server.register.fields import DETAIL_FIELDS
+from miap.server.register.fields import DETAIL_FIELDS, parse_date
 from miap.storage.models import Learner
 
 #: Registers new learners (and refreshes existing ones) / only looks them up.
@@ -44,14 +44,6 @@ ADDRESS = (
     "date_of_address_capture",
 )
 
-
-def parse_date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise exceptions.InvalidDetails(f"{name} {value} is not a calendar date") from None
 
 
 def details_of(fields: dict[str, str]) -> dict[str, Any]:

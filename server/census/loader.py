@@ -75,31 +75,9 @@ SETTLE_CHUNK = {"postgresql": 250_000, "sqlite": 20_000}
 #: Staged rows kept after a run is done (for the reject file of a later identical load).
 KEPT = ("rejected", "possible")
 
-STAGE_COLUMNS = (
-    "run_id",
-    "line",
-    "upn",
-    "laestab",
-    "nc_year",
-    "given_name",
-    "middle_other_name",
-    "family_name",
-    "preferred_given_name",
-    "preferred_family_name",
-    "date_of_birth",
-    "gender",
-    "postcode",
-    "given_key",
-    "family_key",
-    "postcode_key",
-    "given_sound",
-    "family_sound",
-    "sounds",
-    "givens",
-    "uln",
-    "outcome",
-    "reason",
-)
+#: The staging table's columns as a load writes them: the run, a pupil's staged values
+#: (``pupils.STAGED``), then what settling decides.
+STAGE_COLUMNS = ("run_id", *pupils.STAGED, "uln", "outcome", "reason")
 #: Learner columns written from a staged row (the rest are constants or NULL).
 _FROM_STAGE = (
     "uln",
@@ -116,7 +94,6 @@ _FROM_STAGE = (
     "given_sound",
     "family_sound",
 )
-assert STAGE_COLUMNS == ("run_id", *pupils.STAGED, "uln", "outcome", "reason")
 #: The NULL columns of a rejected row, between its line and UPN and its outcome and reason.
 _REJECTED_GAP = (None,) * (len(STAGE_COLUMNS) - 5)
 _IDENTITY = ("given_key", "family_key", "date_of_birth", "gender", "postcode_key")

@@ -7,6 +7,10 @@ where a message is built (``server/soap/contract.py``).
 
 from __future__ import annotations
 
+import datetime as dt
+
+from miap.server import exceptions
+
 #: The stored column behind each field of a Learner.
 LEARNER_COLUMNS: dict[str, str] = {
     "CreatedDate": "created_at",
@@ -72,3 +76,13 @@ DETAIL_COLUMNS = (
 DETAIL_FIELDS: dict[str, str] = {
     name: column for name, column in LEARNER_COLUMNS.items() if column in DETAIL_COLUMNS
 }
+
+
+def parse_date(value: str | None, name: str) -> dt.date | None:
+    """A ``YYYY-MM-DD`` field as a date; one the calendar lacks (30 February) is refused."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise exceptions.InvalidDetails(f"{name} {value} is not a calendar date") from None

@@ -16,7 +16,7 @@ from miap.server.matching.engine import Demographics, FindResult, VerifyQuery
 from miap.server.namespaces import FINDMSG, LEARNER, REGMSG, REPORTMSG, qname
 from miap.server.outcomes import Outcome
 from miap.server.register import learners, merging
-from miap.server.register.fields import LEARNER_COLUMNS
+from miap.server.register.fields import LEARNER_COLUMNS, parse_date
 from miap.server.soap import contract, faults
 from miap.server.soap.faults import ServiceFault, code_of
 from miap.server.soap.operations import Call, Operation, Reply
@@ -55,14 +55,6 @@ def child(element: etree._Element, name: str) -> etree._Element:
     assert found is not None, f"schema-validated request lacks {name}"
     return found
 
-
-def parse_date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ServiceFault(faults.BADLY_FORMED, f"{name} {value} is not a calendar date") from None
 
 
 def learner_details(element: etree._Element) -> dict[str, Any]:
