@@ -231,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", type=Path, help="output file (default FILE.out.csv / .out.xml)")
     batch.add_argument("--job-type", choices=("FUL", "CHK"), default="FUL")
     batch.add_argument("--poll", type=float, default=0.2, help="seconds between status checks")
+    batch.add_argument(
+        "--wait",
+        type=float,
+        default=3600.0,
+        help="give up waiting after so many seconds without progress (default 3600): "
+        "the jobs go on, and the JobIDs are printed",
+    )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -429,6 +436,7 @@ def run_batch(client: LrsClient, args: argparse.Namespace) -> tuple[Any, list[st
     progress = tqdm(
         total=len(rows), unit="learner", file=sys.stderr, disable=args.no_progress or None
     )
+    last_progress = time.monotonic()
     with progress:
         while len(outputs) < len(job_ids):
             done = 0
@@ -442,8 +450,16 @@ def run_batch(client: LrsClient, args: argparse.Namespace) -> tuple[Any, list[st
                     done += len(result["Learner"])
                 else:
                     done += sum(result.get(name) or 0 for name in BATCH_COUNTS)
+            if done > progress.n:
+                last_progress = time.monotonic()
             progress.update(done - progress.n)
             if len(outputs) < len(job_ids):
+                if time.monotonic() - last_progress > args.wait:
+                    waiting = [str(job) for job in job_ids if job not in outputs]
+                    raise LrsError(
+                        f"no progress for {args.wait:g} s (is a worker running?); jobs "
+                        f"{', '.join(waiting)} are still queued: nothing was written"
+                    )
                 time.sleep(args.poll)
     sent = [
         batchfile.Answer(

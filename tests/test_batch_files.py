@@ -21,7 +21,7 @@ from miap.server.admin.synth import Population
 from miap.storage.engine import Database
 from miap.storage.models import Learner
 from tests.conftest import TEST_PASSWORD, TEST_UKPRN
-from tests.support import REPO, run_miap
+from tests.support import REPO, run_miap, start_server
 
 NAME = f"LRB_{TEST_UKPRN}_010920260930"
 COLUMNS = ["MISIdentifier", "FamilyName", "GivenName", "DateOfBirth", "Gender", "LastKnownPostCode"]
@@ -229,3 +229,14 @@ def test_client_refuses_another_providers_file(server, tmp_path):
     path.rename(other)
     result = client(server, "batch", "submit", str(other))
     assert result.returncode == 2 and "UKPRN 10000077" in result.stderr
+
+
+def test_client_gives_up_when_no_worker_takes_the_jobs(database_url, tmp_path):
+    path = write_csv(tmp_path, people(60))
+    # CHK: when the shared server's worker takes these jobs up later, it registers nobody.
+    with start_server(database_url, tmp_path, "--no-worker") as lonely:
+        args = ("--job-type", "CHK", "--wait", "1", "--no-progress")
+        result = client(lonely, "batch", "submit", str(path), *args)
+    assert result.returncode == 1, result.stderr
+    assert "is a worker running?" in result.stderr and "Traceback" not in result.stderr
+    assert not batchfile.default_output(path).exists()
