@@ -231,11 +231,15 @@ def test_client_refuses_another_providers_file(server, tmp_path):
     assert result.returncode == 2 and "UKPRN 10000077" in result.stderr
 
 
-def test_client_gives_up_when_no_worker_takes_the_jobs(database_url, tmp_path):
+def test_client_gives_up_when_no_worker_takes_the_jobs(tmp_path):
+    # A database of its own: no other test's server (and worker) shares it.
+    url = f"sqlite:///{tmp_path / 'lonely.db'}"
+    run_miap("db", "upgrade", "--db", url)
+    provider = ["--ukprn", TEST_UKPRN, "--name", "Test College", "--org-password", TEST_PASSWORD]
+    run_miap("provider", "add", "--db", url, *provider)
     path = write_csv(tmp_path, people(60))
-    # CHK: when the shared server's worker takes these jobs up later, it registers nobody.
-    with start_server(database_url, tmp_path, "--no-worker") as lonely:
-        args = ("--job-type", "CHK", "--wait", "1", "--no-progress")
+    with start_server(url, tmp_path, "--no-worker") as lonely:
+        args = ("--wait", "1", "--no-progress")
         result = client(lonely, "batch", "submit", str(path), *args)
     assert result.returncode == 1, result.stderr
     assert "is a worker running?" in result.stderr and "Traceback" not in result.stderr
