@@ -202,7 +202,7 @@ def test_bad_rows_go_to_the_reject_file_with_line_and_reason(cdb, census_url, tm
         row(upn(801, 5), "", "Ifeoma", "2014-03-02"),
         [upn(801, 6), "Okafor"],
         row(upn(801, 7), "Okafor", "Obi", "2014-03-02", laestab="12"),
-        row(upn(801, 8), "Oka\x00for", "Ada", "2014-03-02"),  # no XML answer could carry it
+        row(upn(801, 8), "Oka\x01for", "Ada", "2014-03-02"),  # no XML answer could carry it
     ]
     path = write_census(tmp_path / "bad.csv", rows)
     rejects = tmp_path / "rejects.csv"
