@@ -21,6 +21,7 @@ from miap.server.outcomes import Outcome
 from miap.server.soap import contract, faults
 from miap.server.soap.faults import code_of, fault_for
 from miap.server.soap.operations import Call, Operation, Reply
+from miap.server.soap.wire import append, fields
 
 #: JobStatus on the wire for each state of a job (ours; docs/batches.md).
 JOB_STATUS = {"queued": "QUEUED", "running": "RUNNING", "finished": "FINISHED"}
@@ -36,24 +37,14 @@ _NIL = qname(XSI, "nil")
 
 
 def _texts(element: etree._Element) -> dict[str, str]:
-    """Child texts by name, trimmed; empty and nil elements are absent."""
-    values = {}
-    for child in element:
-        if isinstance(child.tag, str):
-            text = (child.text or "").strip()
-            if text:
-                values[etree.QName(child).localname] = text
-    return values
+    """Child texts by name, trimmed; empty and nil elements are left out altogether (the
+    learners are kept as sent, in the queue)."""
+    return {name: text for name, text in fields(element).items() if text is not None}
 
 
 def _append(parent: etree._Element, name: str, value: Any) -> None:  # noqa: ANN401
-    if value is None:
-        return
-    if isinstance(value, dt.datetime):
-        value = value.strftime("%Y-%m-%d %H:%M:%S")
-    elif isinstance(value, Outcome):
-        value = code_of(value)
-    etree.SubElement(parent, name).text = str(value)
+    # The batch messages' only stamps are the job's start and finish: date-times.
+    append(parent, name, value, "DateTimeType")
 
 
 def _date_time(parent: etree._Element, name: str, value: dt.datetime | None) -> None:

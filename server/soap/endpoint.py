@@ -24,8 +24,9 @@ from miap.server.settings import Settings
 from miap.server.soap import contract, faults, xmlsafe
 from miap.server.soap import envelope as soap
 from miap.server.soap.faults import ServiceFault, fault_for
-from miap.server.soap.learner_service import OPERATIONS, fields
+from miap.server.soap.learner_service import OPERATIONS
 from miap.server.soap.operations import READ_ONLY, Call, Operation, Reply
+from miap.server.soap.wire import fields
 from miap.storage.engine import Database
 from miap.storage.reads import Reads
 

@@ -7,7 +7,7 @@ Request bodies arrive already validated against ``xsd/``; only rules a schema ca
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from lxml import etree
@@ -20,6 +20,7 @@ from miap.server.register.fields import LEARNER_COLUMNS, parse_date
 from miap.server.soap import contract, faults
 from miap.server.soap.faults import ServiceFault, code_of
 from miap.server.soap.operations import Call, Operation, Reply
+from miap.server.soap.wire import append, fields, fill
 from miap.storage.models import Learner
 
 #: The elements of a LearnerToRegister (and so of a LearnerToUpdate's details), in order.
@@ -40,21 +41,10 @@ _FIND_ECHO = tuple(
 # -- reading requests -------------------------------------------------------------------------
 
 
-def fields(element: etree._Element) -> dict[str, str | None]:
-    """Child element texts by local name; empty elements are absent (real clients send them)."""
-    values: dict[str, str | None] = {}
-    for child in element:
-        if isinstance(child.tag, str):
-            text = (child.text or "").strip()
-            values[etree.QName(child).localname] = text or None
-    return values
-
-
 def child(element: etree._Element, name: str) -> etree._Element:
     found = element.find(name)
     assert found is not None, f"schema-validated request lacks {name}"
     return found
-
 
 
 def learner_details(element: etree._Element) -> dict[str, Any]:
@@ -68,43 +58,6 @@ def learner_details(element: etree._Element) -> dict[str, Any]:
 
 
 # -- writing responses ------------------------------------------------------------------------
-
-
-def _text(value: Any, xsd_type: str | None) -> str | None:  # noqa: ANN401
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        if xsd_type == "DateTimeType":
-            return value.strftime("%Y-%m-%d %H:%M:%S")
-        # Every other stamp (CreatedDate, MergedDate, DeletedDate, …) is a date on the wire.
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Outcome):
-        return code_of(value)
-    return str(value)
-
-
-def append(
-    parent: etree._Element,
-    name: str,
-    value: Any,
-    xsd_type: str | None = None,  # noqa: ANN401
-) -> None:
-    """Append ``<name>value</name>`` (unqualified) unless the value is absent."""
-    text = _text(value, xsd_type)
-    if text is not None:
-        etree.SubElement(parent, name).text = text
-
-
-def fill(
-    element: etree._Element, namespace: str, type_name: str, values: Mapping[str, Any]
-) -> etree._Element:
-    """Append ``values`` to ``element`` in the order (and with the date or date-time form) that
-    ``type_name`` of ``namespace``'s schema gives them; absent values are left out."""
-    for child in contract.sequence(namespace, type_name):
-        append(element, child.name, values.get(child.name), child.type)
-    return element
 
 
 def learner_element(
