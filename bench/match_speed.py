@@ -34,7 +34,8 @@ from bench.lookup_throughput import (  # noqa: E402
 from miap.server.admin.synth import Population, demographics, noisy_queries  # noqa: E402
 from miap.server.matching.engine import ScoringMatcher  # noqa: E402
 from miap.server.matching.normalise import default_variants  # noqa: E402
-from miap.server.soap.endpoint import LearnerServiceApp, Settings  # noqa: E402
+from miap.server.settings import Settings  # noqa: E402
+from miap.server.soap.endpoint import LearnerServiceApp  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
 
 
