@@ -116,17 +116,6 @@ class _Handler:
         self.matcher = matcher
         self.code_of = code_of
 
-    def _audit(self, session: Session, job: WorkJob, params: dict, code: str, ulns: list) -> None:
-        audit.record(
-            session,
-            request_id=f"job{job.id}",
-            ukprn=job.owner,
-            user_name=params.get("user_name"),
-            operation=params.get("operation") or job.kind,
-            outcome=code,
-            ulns=ulns,
-        )
-
     def _entry(self, job: WorkJob, params: dict, code: str, ulns: list) -> dict[str, Any]:
         """One learner's audit entry, for ``audit.record_all``."""
         return {
@@ -177,14 +166,14 @@ class VerificationHandler(_Handler):
 
     def __call__(self, session: Session, job: WorkJob, items: list[WorkItem]) -> list[dict]:
         params = json.loads(job.params)
-        outcomes = []
+        outcomes, entries = [], []
         for item in items:
             fields = json.loads(item.payload)
             try:
                 verified = batch_learners.verify(session, self.matcher, fields)
             except exceptions.DomainError as error:
                 outcomes.append(_refusal(error))
-                self._audit(session, job, params, self.code_of(error), [fields.get("ULN")])
+                entries.append(self._entry(job, params, self.code_of(error), [fields.get("ULN")]))
                 continue
             outcomes.append(
                 {
@@ -193,7 +182,8 @@ class VerificationHandler(_Handler):
                     "flags": [flag.name for flag in verified.failure_flags],
                 }
             )
-            self._audit(session, job, params, self.code_of(verified.outcome), verified.ulns)
+            entries.append(self._entry(job, params, self.code_of(verified.outcome), verified.ulns))
+        audit.record_all(session, entries)
         return outcomes
 
 

@@ -45,7 +45,6 @@ ADDRESS = (
 )
 
 
-
 def details_of(fields: dict[str, str]) -> dict[str, Any]:
     """The learner columns a batch learner gives (only those it gives)."""
     details: dict[str, Any] = {}
