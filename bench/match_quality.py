@@ -145,9 +145,7 @@ def fit(db, people, ulns, queries: list[Query], seed: int) -> tuple[MatchWeights
         weights[name]["new"] = 0.0
     # A given name typed as the learner's own middle or preferred name is no stronger
     # evidence than the given name itself.
-    weights["given"]["other_name"] = min(
-        weights["given"]["other_name"], weights["given"]["exact"]
-    )
+    weights["given"]["other_name"] = min(weights["given"]["other_name"], weights["given"]["exact"])
     fitted = MatchWeights(weights, 0.0)
     rescored = [
         (

@@ -34,6 +34,7 @@ from bench.lookup_throughput import (  # noqa: E402
 from miap.server.admin.synth import Population, demographics, noisy_queries  # noqa: E402
 from miap.server.matching.engine import ScoringMatcher  # noqa: E402
 from miap.server.matching.normalise import default_variants  # noqa: E402
+from miap.server.services import Services  # noqa: E402
 from miap.server.settings import Settings  # noqa: E402
 from miap.server.soap.endpoint import LearnerServiceApp  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
@@ -72,7 +73,7 @@ def measure(url: str, size: int, seed: int, queries: int) -> dict:
     people = list(Population(seed).people(size))
     stream = list(noisy_queries(Population(seed + 2000), people, queries, default_variants()))
     db = Database(url)
-    app = LearnerServiceApp(db, Settings())
+    app = LearnerServiceApp(Services.start(db, Settings()))
     bodies = [demographics_request(q.person) for q in stream]
     for body in bodies[:50]:  # warm caches, the credential cache and the statement cache
         call(app, body)

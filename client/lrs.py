@@ -59,6 +59,7 @@ UNMERGED_FIELDS: tuple[str, ...] = tuple(
 )
 DELETED_FIELDS: tuple[str, ...] = ("ULN", "DeletedDate")
 
+
 def _sequence(type_name: str) -> tuple[tuple[str, bool], ...]:
     """(name, required) of each element of ``type_name`` in the published learner schema (the
     copy installed with this package), in wire order; an extension's base comes first. The

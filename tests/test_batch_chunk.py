@@ -186,9 +186,7 @@ def test_register_searched_skips_the_search_and_the_index_still_refuses(db):
         assert code == Outcome.REGISTERED and uln
         again = learners.register(session, matcher, details, TEST_UKPRN, searched=True)
         assert again == (Outcome.NOT_REGISTERED, None)
-        count = session.scalar(
-            select(func.count()).select_from(Learner).where(Learner.uln == uln)
-        )
+        count = session.scalar(select(func.count()).select_from(Learner).where(Learner.uln == uln))
     assert count == 1
 
 
@@ -227,9 +225,9 @@ def test_the_handler_audits_every_learner_in_one_chunk(db, matcher):
         items = session.scalars(select(WorkItem).where(WorkItem.job_id == job_id)).all()
         results = [json.loads(item.result) for item in items]
         entries = session.scalar(
-            select(func.count()).select_from(AuditEntry).where(
-                AuditEntry.request_id == f"job{job_id}"
-            )
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.request_id == f"job{job_id}")
         )
         assert session.get(WorkJob, job_id).item_count == 6
     assert sum(result.get("outcome") == "REGISTERED" for result in results) == 5

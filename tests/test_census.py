@@ -379,9 +379,7 @@ def test_clashing_ulns_are_redrawn_and_every_issue_is_audited_once(cdb, tmp_path
                    AuditEntry.outcome).where(AuditEntry.uln.in_(ulns))
         ).all()  # fmt: skip
     assert sorted(e.uln for e in entries) == sorted(ulns)
-    assert {e[1:] for e in entries} == {
-        (f"census{summary.run_id}", None, "census", "registered")
-    }
+    assert {e[1:] for e in entries} == {(f"census{summary.run_id}", None, "census", "registered")}
 
 
 # -- a real process killed with SIGKILL, then run again ---------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from miap.server.matching.engine import ScoringMatcher
 from miap.server.outcomes import Outcome
 from miap.server.register import learners, merging
+from miap.server.services import Services
 from miap.storage.engine import Database
 from miap.storage.models import AuditEntry, Learner
 from miap.storage.reads import LEARNER_FIELDS, Reads
@@ -193,7 +194,7 @@ def test_an_internal_error_is_answered_and_audited(database_url):
     from tests.test_raw_xml import demographics_xml
 
     db = Database(database_url)
-    app = LearnerServiceApp(db, Settings(), BrokenMatcher())
+    app = LearnerServiceApp(Services.start(db, Settings(), BrokenMatcher()))
     try:
         body = demographics_xml(
             {

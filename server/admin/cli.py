@@ -1,8 +1,6 @@
 """``miap``: run the service and administer its register.
 
 miap db upgrade [--db URL]
-miap provider add --ukprn N --name NAME --org-password PW [--status A] [--org-ref REF]
-miap provider set-status --ukprn N --status PD2
 miap learner merge MASTER DUPLICATE [--reason TEXT] [--by NAME]
 miap learner unmerge MASTER DUPLICATE [--reason TEXT] [--by NAME]
 miap learner delete ULN --reason TEXT [--by NAME]
@@ -32,18 +30,26 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from miap.server.access import cli as access_cli
 from miap.server.admin import demo, synth
+from miap.server.analysis import cli as analysis_cli
 from miap.server.app import make_app, make_matcher, make_worker
 from miap.server.census import cli as census_cli
+from miap.server.exceptions import AdminRefusal
 from miap.server.matching.normalise import default_variants
+from miap.server.records import cli as records_cli
 from miap.server.register import merging
-from miap.server.register.merging import MergeError
-from miap.server.register.providers import ProviderError, add_provider, set_status
 from miap.server.serving import serve
 from miap.server.settings import Settings, env_name
+from miap.server.sif import cli as sif_cli
 from miap.server.soap.endpoint import SERVICE_PATH
+from miap.server.ukrlp import cli as ukrlp_cli
 from miap.storage import migrations
 from miap.storage.engine import Database, sqlalchemy_url
+
+#: Commands that live beside their capability: each module has COMMANDS, add_parser and run;
+#: they may refuse with ``AdminRefusal`` (exit status 2, the message on stderr).
+CAPABILITY_CLIS = (census_cli, records_cli, access_cli, sif_cli, ukrlp_cli, analysis_cli)
 
 
 class CliError(Exception):
@@ -81,18 +87,6 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     command(db, "upgrade", "apply all migrations")
-
-    provider = commands.add_parser("provider", help="the provider register")
-    provider_actions = provider.add_subparsers(dest="action", required=True)
-    add = command(provider_actions, "add", "register a provider allowed to call the service")
-    add.add_argument("--ukprn", required=True)
-    add.add_argument("--name", required=True)
-    add.add_argument("--org-password", required=True, help="exactly 16 characters")
-    add.add_argument("--status", default="A", help="A, V, PD1 or PD2")
-    add.add_argument("--org-ref", help="6-character OrganisationRef, optional")
-    status = command(provider_actions, "set-status", "change a provider's UKRLP status")
-    status.add_argument("--ukprn", required=True)
-    status.add_argument("--status", required=True, help="A, V, PD1 or PD2")
 
     learner = commands.add_parser("learner", help="merge, unmerge and withdraw ULNs")
     learner_actions = learner.add_subparsers(dest="action", required=True)
@@ -156,7 +150,8 @@ def _parser() -> argparse.ArgumentParser:
         "--user", default="miap batch import", help="recorded in the audit log"
     )
     _setting_flags(batch_import, ("match_weights", "name_variants", "work_batch_size"))
-    census_cli.add_parser(commands)
+    for capability in CAPABILITY_CLIS:
+        capability.add_parser(commands)
     return parser
 
 
@@ -213,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except (CliError, ProviderError, MergeError) as exc:
+    except (CliError, AdminRefusal) as exc:
         print(f"miap: error: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:
@@ -244,14 +239,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(settings)
     _require_existing(url)
-    if args.command == "census":
-        return census_cli.run(args, settings)
+    for capability in CAPABILITY_CLIS:
+        if args.command in capability.COMMANDS:
+            _require_schema(Database(url))
+            return capability.run(args, settings)
     if args.command == "worker":
         return _worker(args, settings)
     if args.command == "batch":
         return _batch_import(args, settings)
-    if args.command == "provider":
-        return _provider(args, url)
     return _learner(args, url)
 
 
@@ -264,21 +259,6 @@ def _require_existing(url: str) -> None:
             raise CliError(
                 f"no database at {parsed.database}: run `miap db upgrade --db {url}` first"
             )
-
-
-def _provider(args: argparse.Namespace, url: str) -> int:
-    db = Database(url)
-    _require_schema(db)
-    with db.transaction() as session:
-        if args.action == "add":
-            provider = add_provider(
-                session, args.ukprn, args.name, args.org_password, args.status, args.org_ref
-            )
-            print(f"provider {provider.ukprn} added with status {provider.status}")
-        else:
-            provider = set_status(session, args.ukprn, args.status)
-            print(f"provider {provider.ukprn} now has status {provider.status}")
-    return 0
 
 
 def _synth(args: argparse.Namespace, url: str) -> int:

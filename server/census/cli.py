@@ -17,6 +17,7 @@ from miap.server.settings import Settings, env_name
 from miap.storage import migrations
 from miap.storage.engine import Database
 
+COMMANDS = ("census",)
 _LAESTAB = re.compile(r"[0-9]{7}")
 
 

@@ -878,9 +878,7 @@ class _Chunk:
             # Rows marked ``new`` by the earlier passes: the planner's statistics (taken before
             # any outcome was set) would misjudge a join with the statement's own output, so
             # the rows take their learners through the ULN index, as on SQLite.
-            statement = text(self._insert_sql(False)).bindparams(
-                bindparam("now", type_=DateTime)
-            )
+            statement = text(self._insert_sql(False)).bindparams(bindparam("now", type_=DateTime))
         try:
             with self.session.begin_nested():
                 self.session.execute(statement, {**self.values, "now": utcnow()})
@@ -909,13 +907,17 @@ class _Chunk:
                 else "AND c.uln IN (SELECT uln FROM census_rows "
                 "WHERE run_id = :r AND line = ANY(:redrawn)) "
             )
-            clash = self.execute(
-                "SELECT line FROM (SELECT census_rows.line, census_rows.uln, row_number() "
-                "OVER (PARTITION BY census_rows.uln ORDER BY census_rows.line) AS n "
-                f"FROM census_rows WHERE {self.where} AND {rows}) c "
-                f"WHERE (c.n > 1 OR EXISTS (SELECT 1 FROM learners l WHERE l.uln = c.uln)) {only}",
-                redrawn=redrawn or [],
-            ).scalars().all()
+            clash = (
+                self.execute(
+                    "SELECT line FROM (SELECT census_rows.line, census_rows.uln, row_number() "
+                    "OVER (PARTITION BY census_rows.uln ORDER BY census_rows.line) AS n "
+                    f"FROM census_rows WHERE {self.where} AND {rows}) c "
+                    f"WHERE (c.n > 1 OR EXISTS (SELECT 1 FROM learners l WHERE l.uln = c.uln)) {only}",
+                    redrawn=redrawn or [],
+                )
+                .scalars()
+                .all()
+            )
             if not clash:
                 return
             self.session.execute(

@@ -38,6 +38,7 @@ def valid_upn(value: str) -> bool:
     total = sum(map(operator.mul, _UPN_WEIGHTS, map(_UPN_VALUE, value[1:])))
     return _UPN_LETTERS[total % 23] == value[0]
 
+
 HEADER = (
     "UPN",
     "Surname",

@@ -44,7 +44,6 @@ ULN_CONSTRAINT = "uq_learners_uln"
 ALLOCATION_ATTEMPTS = 20
 
 
-
 def demographics_of(details: dict[str, Any]) -> Demographics:
     return Demographics(
         given_name=details["given_name"],

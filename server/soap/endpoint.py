@@ -16,19 +16,14 @@ from urllib.parse import parse_qs
 from wsgiref.util import request_uri
 
 from miap.server.exceptions import DomainError
-from miap.server.matching.engine import Matcher, ScoringMatcher
 from miap.server.register import audit
-from miap.server.register.audit import AuditWriter
-from miap.server.register.auth import Authenticator
-from miap.server.settings import Settings
+from miap.server.services import Services
 from miap.server.soap import contract, faults, xmlsafe
 from miap.server.soap import envelope as soap
 from miap.server.soap.faults import ServiceFault, fault_for
 from miap.server.soap.learner_service import OPERATIONS
 from miap.server.soap.operations import READ_ONLY, Call, Operation, Reply
 from miap.server.soap.wire import fields
-from miap.storage.engine import Database
-from miap.storage.reads import Reads
 
 log = logging.getLogger("miap.request")
 
@@ -42,14 +37,15 @@ StartResponse = Callable[[str, list[tuple[str, str]]], object]
 
 
 class LearnerServiceApp:
-    def __init__(self, db: Database, settings: Settings, matcher: Matcher | None = None) -> None:
-        self.db = db
-        self.settings = settings
-        self.matcher = matcher or ScoringMatcher()
-        self.reads = Reads(db.read_engine)
-        self.authenticator = Authenticator(db, ttl=settings.auth_cache_seconds, reads=self.reads)
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.db = services.db
+        self.settings = services.settings
+        self.matcher = services.matcher
+        self.reads = services.reads
+        self.authenticator = services.authenticator
         #: Audit entries of read-only answers and of refusals: one writer thread, group commit.
-        self.audit = AuditWriter(db)
+        self.audit = services.audit
         self.operations: dict[str, Operation] = {op.request: op for op in OPERATIONS}
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:

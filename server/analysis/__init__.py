@@ -1,0 +1,1 @@
+"""Analysts' aggregate queries over the register and learning records, with disclosure control."""

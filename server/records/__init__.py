@@ -1,0 +1,1 @@
+"""Learner records: learning events loaded from the data collections (ILR, NPD, AO results)."""

@@ -1,0 +1,1 @@
+"""The UK Register of Learning Providers: providers, their contacts, status and history."""
