@@ -9,9 +9,12 @@ import random
 import pytest
 from sqlalchemy import text
 
+from miap.server.admin import synth
+from miap.server.admin.synth import Person
 from miap.server.matching.engine import (
     EXACT,
     NO_MATCH,
+    PAIR_LIMIT,
     POSSIBLE,
     TOO_MANY,
     Demographics,
@@ -187,12 +190,13 @@ def plan(db: Database, statement) -> str:
         return " ".join(row[0] for row in connection.execute(text(f"EXPLAIN {sql}")))
 
 
+@pytest.mark.parametrize("bounded", [False, True], ids=["whole register", "up to an id"])
 @pytest.mark.parametrize("postcode", ["LS1 4AP", "ZZ99 9ZZ"])
-def test_blocking_reads_through_indexes(db, postcode):
+def test_blocking_reads_through_indexes(db, postcode, bounded):
     probe = matcher.probe(
         Demographics("Katherine", "Testwood", dt.date(2007, 4, 9), "2", postcode, "Oldfield")
     )
-    statement, values = matcher.candidates(probe)
+    statement, values = matcher.candidates(probe, up_to_id=10**9 if bounded else None)
     found = plan(db, statement.params(values))
     indexes = ["ix_learners_dob_", "uq_learners_identity"]
     if postcode != "ZZ99 9ZZ":
@@ -211,6 +215,28 @@ def test_blocking_reads_through_indexes(db, postcode):
     else:
         assert found.count("Limit") == blocks, found
         assert "Sort" not in found, found
+
+
+def test_a_bound_on_ids_applies_inside_each_block(db):
+    """A bulk load matches against the register as it stood when it began: the learners
+    registered since must not crowd an earlier one out of a block's LIMIT."""
+    family = synthetic_name() + "-Crowd"
+    earlier = Person("Katherine", family, dt.date(2009, 11, 30), "2", synthetic_postcode())
+    [earlier_uln] = synth.load(db, [earlier], "10000002")
+    with db.reading() as session:
+        high_id = learners.learner_by_uln(session, earlier_uln).id
+    born = dt.date(2001, 2, 3)
+    crowd = [
+        Person("Katherine", family, born, "2", synthetic_postcode()) for _ in range(PAIR_LIMIT + 5)
+    ]
+    synth.load(db, crowd, "10000002")
+    query = Demographics("Katherine", family, born, "2", synthetic_postcode())
+    with db.reading() as session:
+        everyone = {item.uln for item in matcher.scored(session, query)}
+        bounded = [item.uln for item in matcher.scored(session, query, up_to_id=high_id)]
+    if db.engine.dialect.name == "sqlite":  # the premise: read in index order, later rows fill
+        assert earlier_uln not in everyone  # every block the earlier learner could come by
+    assert bounded == [earlier_uln]
 
 
 def test_candidate_statement_is_built_once_per_shape():

@@ -815,7 +815,7 @@ class _Chunk:
                 laestab="",
                 nc_year=None,
             ).demographics
-            scored = [item for item in matcher.scored(self.session, probe) if item.id <= high_id]
+            scored = matcher.scored(self.session, probe, up_to_id=high_id)
             code, chosen = matcher.decide(scored)
             if code == EXACT:
                 updates.append(("matched", chosen[0].id, None, row.line))
@@ -912,7 +912,8 @@ class _Chunk:
                     "SELECT line FROM (SELECT census_rows.line, census_rows.uln, row_number() "
                     "OVER (PARTITION BY census_rows.uln ORDER BY census_rows.line) AS n "
                     f"FROM census_rows WHERE {self.where} AND {rows}) c "
-                    f"WHERE (c.n > 1 OR EXISTS (SELECT 1 FROM learners l WHERE l.uln = c.uln)) {only}",
+                    "WHERE (c.n > 1 OR EXISTS (SELECT 1 FROM learners l WHERE l.uln = c.uln)) "
+                    f"{only}",
                     redrawn=redrawn or [],
                 )
                 .scalars()

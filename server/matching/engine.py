@@ -215,7 +215,7 @@ def _capped(statement: Select, limit: int) -> Select:
 
 
 @functools.cache
-def candidate_statement(with_postcode: bool) -> CompoundSelect:
+def candidate_statement(with_postcode: bool, bounded: bool = False) -> CompoundSelect:
     """The blocking query, built once per shape with bound parameters (lists expand at
     execution), so SQLAlchemy compiles it once and serves it from its statement cache.
 
@@ -234,6 +234,11 @@ def candidate_statement(with_postcode: bool) -> CompoundSelect:
       previous one, or the pair crossed (the same index), ``PAIR_LIMIT`` each;
     * any birth date at the same postcode, with the Soundex of either name in either field or
       a wide birth date (``ix_learners_postcode``), ``POSTCODE_LIMIT`` at most.
+
+    ``bounded``: every block reads only learners with ``id <= :high_id`` (a bulk load matches
+    against the register as it stood when the load began). The bound sits inside each block,
+    before its LIMIT, so later learners cannot crowd earlier ones out of a block; it is written
+    ``id + 0`` so that no planner takes it for an index range and scans the register by id.
     """
     near = Learner.date_of_birth.in_(bindparam("near", expanding=True))
     wide = Learner.date_of_birth.in_(bindparam("wide", expanding=True))
@@ -241,6 +246,8 @@ def candidate_statement(with_postcode: bool) -> CompoundSelect:
     given_sound, family_sound = bindparam("given_sound"), bindparam("family_sound")
     given, family, born = bindparam("given"), bindparam("family"), bindparam("born")
     rows = select(*_COLUMNS)
+    if bounded:
+        rows = rows.where(Learner.id + 0 <= bindparam("high_id"))
     pair = rows.where(Learner.given_key == given, Learner.family_key == family)
     blocks = [
         _capped(
@@ -336,8 +343,11 @@ class ScoringMatcher:
             postcode=keys["postcode_key"],
         )
 
-    def candidates(self, probe: Probe) -> tuple[CompoundSelect, dict[str, object]]:
-        """The blocking statement for ``probe`` (see ``candidate_statement``) and its values."""
+    def candidates(
+        self, probe: Probe, up_to_id: int | None = None
+    ) -> tuple[CompoundSelect, dict[str, object]]:
+        """The blocking statement for ``probe`` (see ``candidate_statement``) and its values;
+        ``up_to_id`` limits the candidates to learners with an id no higher."""
         born = probe.date_of_birth
         near = {born}
         if (swapped := swapped_day_month(born)) is not None:
@@ -362,13 +372,18 @@ class ScoringMatcher:
         postcode = known_postcode(probe.postcode)
         if postcode:
             values["postcode"] = postcode
-        return candidate_statement(bool(postcode)), values
+        if up_to_id is not None:
+            values["high_id"] = up_to_id
+        return candidate_statement(bool(postcode), up_to_id is not None), values
 
-    def scored(self, session: Session, query: Demographics) -> list[Scored]:
-        """Every candidate with its levels and score, best first."""
+    def scored(
+        self, session: Session, query: Demographics, up_to_id: int | None = None
+    ) -> list[Scored]:
+        """Every candidate with its levels and score, best first (``up_to_id``: see
+        ``candidates``)."""
         probe = self.probe(query)
         results = []
-        statement, values = self.candidates(probe)
+        statement, values = self.candidates(probe, up_to_id)
         seen: set[int] = set()
         rows = []
         for row in session.execute(statement, values):
