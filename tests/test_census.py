@@ -23,6 +23,7 @@ from sqlalchemy import func, select, text
 
 from miap.server.census import loader, pupils, synthetic
 from miap.server.census.pupils import HEADER, VERIFICATION_TYPE
+from miap.server.matching.normalise import NameVariants, default_variants
 from miap.server.register import learners
 from miap.server.register.identifiers import (
     is_valid_uln,
@@ -343,12 +344,12 @@ def test_upn_check_agrees_with_the_identifiers_module():
         assert pupils.valid_upn(value) == is_valid_upn(value), value
 
 
-def test_staged_values_are_the_staged_row_with_the_registration_keys():
+def test_staged_values_carry_the_registration_keys():
     today = dt.date(2026, 11, 1)
     for index, fields in enumerate(synthetic.rows(500, seed=3)):
         pupil = pupils.parse(index + 2, fields, today)
-        staged = pupils.staged(pupil)
-        assert pupils.staged_values(pupil) == tuple(staged[key] for key in pupils.STAGED)
+        values = pupils.staged_values(pupil, default_variants())
+        staged = dict(zip(pupils.STAGED, values, strict=True))
         keys = pupil.demographics.keys
         assert {key: staged[key] for key in pupils.keys(pupil)} == {
             key: keys[key] for key in pupils.keys(pupil)
@@ -470,3 +471,16 @@ def test_a_load_killed_mid_run_resumes_without_duplicates(census_url, tmp_path):
             assert doubled == []
     finally:
         db.dispose()
+
+
+def test_staging_blocks_with_the_matchers_name_variants():
+    """The set-based "clearly new" check reads the staged given-name variants: they must be the
+    ones the matcher was given (``--name-variants``), not the shipped table."""
+    fields = next(iter(synthetic.rows(1, seed=5)))
+    pupil = pupils.parse(2, fields, dt.date(2026, 11, 1))
+    ours = NameVariants([[pupil.given_name, "Zebedeeish"]])
+    givens = dict(zip(pupils.STAGED, pupils.staged_values(pupil, ours), strict=True))["givens"]
+    shipped = dict(
+        zip(pupils.STAGED, pupils.staged_values(pupil, default_variants()), strict=True)
+    )["givens"]
+    assert "ZEBEDEEISH" in givens.split(",") and "ZEBEDEEISH" not in shipped.split(",")

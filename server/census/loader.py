@@ -452,15 +452,15 @@ class CensusLoad:
             )
         run.staged_lines = run.total_lines = done
 
-    @staticmethod
     def _stage_row(
-        run_id: int, record: pupils.Pupil | pupils.Rejected, ulns: Iterator[str]
+        self, run_id: int, record: pupils.Pupil | pupils.Rejected, ulns: Iterator[str]
     ) -> tuple:
         """The ``STAGE_COLUMNS`` of one record (a valid pupil takes the next of ``ulns``)."""
         if isinstance(record, pupils.Rejected):
             reason = record.reason[:255]
             return (run_id, record.line, record.upn, *_REJECTED_GAP, "rejected", reason)
-        return (run_id, *pupils.staged_values(record), next(ulns), None, None)
+        values = pupils.staged_values(record, self.matcher.variants)
+        return (run_id, *values, next(ulns), None, None)
 
     def _insert_rows(self, run_id: int, rows: list[tuple], staged: int) -> None:
         position = STAGE_COLUMNS.index("date_of_birth")

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from miap.server.matching.engine import Demographics
-from miap.server.matching.normalise import default_variants, name_key, postcode_key, sound_key
+from miap.server.matching.normalise import NameVariants, name_key, postcode_key, sound_key
 from miap.server.register import learners
 
 #: The matching keys' functions, memoised: a census repeats the same few thousand names and
@@ -244,18 +244,20 @@ def keys(pupil: Pupil) -> dict:
 
 
 @functools.lru_cache(maxsize=1 << 17)
-def _blocking(given: str | None, family: str | None) -> tuple[str, str]:
-    """The ``sounds`` and ``givens`` staging columns of a name pair (see ``staged``)."""
-    givens = default_variants().variants(given) | {given}
+def _blocking(given: str | None, family: str | None, variants: NameVariants) -> tuple[str, str]:
+    """The ``sounds`` and ``givens`` staging columns of a name pair (see ``staged_values``),
+    with the given-name variants the matcher uses (``variants`` is cached by identity)."""
+    givens = variants.variants(given) | {given}
     sounds = {sound_key(key) for key in givens | {family}} - {None}
     return ",".join(sorted(sounds)), ",".join(sorted(givens - {None}))
 
 
-def staged_values(pupil: Pupil) -> tuple:
-    """``staged(pupil)``'s values in the order of ``STAGED``, without the dict (the census
-    loader stages a million of them)."""
+def staged_values(pupil: Pupil, variants: NameVariants) -> tuple:
+    """The staging columns of a valid pupil, in the order of ``STAGED``: details, the stored
+    matching keys, and the blocking values the set-based candidate check reads (see
+    ``loader``). A tuple, not a dict: the census loader stages a million of them."""
     given, family = _name_key(pupil.given_name), _name_key(pupil.family_name)
-    sounds, givens = _blocking(given, family)
+    sounds, givens = _blocking(given, family, variants)
     return (
         pupil.line,
         pupil.upn,
@@ -301,31 +303,3 @@ STAGED = (
     "sounds",
     "givens",
 )
-
-
-def staged(pupil: Pupil) -> dict:
-    """The staging columns of a valid pupil: details, the stored matching keys, and the
-    blocking values the set-based candidate check reads (see ``loader``)."""
-    row = keys(pupil)
-    sounds, givens = _blocking(row["given_key"], row["family_key"])
-    return {
-        "line": pupil.line,
-        "upn": pupil.upn,
-        "laestab": pupil.laestab,
-        "nc_year": pupil.nc_year,
-        "given_name": pupil.given_name,
-        "middle_other_name": pupil.middle_other_name,
-        "family_name": pupil.family_name,
-        "preferred_given_name": pupil.preferred_given_name,
-        "preferred_family_name": pupil.preferred_family_name,
-        "date_of_birth": pupil.date_of_birth,
-        "gender": pupil.gender,
-        "postcode": pupil.postcode,
-        "given_key": row["given_key"],
-        "family_key": row["family_key"],
-        "postcode_key": row["postcode_key"],
-        "given_sound": row["given_sound"],
-        "family_sound": row["family_sound"],
-        "sounds": sounds,
-        "givens": givens,
-    }
