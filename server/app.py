@@ -82,4 +82,5 @@ def make_worker(settings: Settings, db: Database | None = None) -> Worker:
         batch_size=settings.work_batch_size,
         lease_seconds=settings.work_lease_seconds,
         poll_seconds=settings.work_poll_seconds,
+        retention_days=settings.work_retention_days,
     )

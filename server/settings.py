@@ -57,6 +57,11 @@ class Settings:
         60.0, "how long a worker's claim holds items before another worker may take them"
     )
     work_poll_seconds: float = _setting(0.2, "how often an idle worker looks for new work")
+    work_retention_days: float = _setting(
+        30.0,
+        "days a finished job (a batch's output, a delivery) is kept before a worker deletes it; "
+        "0 keeps them for ever",
+    )
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:  # noqa: ANN401

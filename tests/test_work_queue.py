@@ -141,3 +141,22 @@ def test_concurrent_claims_on_postgresql_never_overlap(db):
     assert len(items) == len(set(items)) == 400
     with db.transaction() as session:
         assert session.query(WorkItem).filter(WorkItem.kind == k).count() == 400
+
+
+def test_finished_jobs_past_retention_are_purged_and_nothing_else(db):
+    k = kind()
+    old, recent, running = enqueue(db, k, [1, 2]), enqueue(db, k, [3]), enqueue(db, k, [4, 5])
+    long_ago, now = utcnow() - dt.timedelta(days=40), utcnow()
+    with db.transaction() as session:
+        for job_id, when, count in ((old, long_ago, 2), (recent, now, 1), (running, long_ago, 1)):
+            items = session.query(WorkItem).filter_by(job_id=job_id).order_by(WorkItem.seq)
+            for item in items.limit(count):
+                queue.complete(item, "ok", now=when)
+    worker = Worker(db, {k: Doubler()}, retention_days=30)
+    assert worker.purge() >= 1
+    with db.transaction() as session:
+        assert queue.get_job(session, old) is None
+        assert session.query(WorkItem).filter_by(job_id=old).count() == 0
+        assert queue.get_job(session, recent) is not None
+        assert queue.progress(session, running).total == 2
+    assert Worker(db, {k: Doubler()}, retention_days=0).purge() == 0

@@ -176,6 +176,7 @@ WORK_SETTINGS = (
     "work_batch_size",
     "work_lease_seconds",
     "work_poll_seconds",
+    "work_retention_days",
     "match_weights",
     "name_variants",
 )

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, text, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -252,3 +252,22 @@ def pending_count(session: Session, kinds: Iterable[str] | None = None) -> int:
     if kinds is not None:
         statement = statement.where(WorkItem.kind.in_(list(kinds)))
     return session.scalar(statement) or 0
+
+
+def purge_finished(session: Session, before: dt.datetime, limit: int = 500) -> int:
+    """Delete up to ``limit`` jobs, with their items and outputs, whose every item was done
+    before ``before``; returns how many. A job still running, or finished since, stays."""
+    finished = (
+        select(WorkItem.job_id)
+        .group_by(WorkItem.job_id)
+        .having(
+            func.sum(case((WorkItem.status == DONE, 0), else_=1)) == 0,
+            func.max(WorkItem.done_at) < before,
+        )
+        .limit(limit)
+    )
+    job_ids = list(session.scalars(finished))
+    if job_ids:
+        session.execute(delete(WorkItem).where(WorkItem.job_id.in_(job_ids)))
+        session.execute(delete(WorkJob).where(WorkJob.id.in_(job_ids)))
+    return len(job_ids)

@@ -7,10 +7,12 @@ on SQLite a worker runs one thread.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -20,12 +22,14 @@ from sqlalchemy.orm import Session
 from miap.server.settings import Settings
 from miap.server.work import queue
 from miap.storage.engine import Database
-from miap.storage.models import WorkItem, WorkJob
+from miap.storage.models import WorkItem, WorkJob, utcnow
 
 log = logging.getLogger("miap.work")
 
 #: An item whose handler fails this many times is given the handler's failure outcome.
 MAX_ATTEMPTS = 5
+#: How often a running worker deletes jobs finished longer ago than the retention period.
+PURGE_EVERY_SECONDS = 3600.0
 
 
 class Handler(Protocol):
@@ -50,6 +54,7 @@ class Worker:
         lease_seconds: float = Settings.work_lease_seconds,
         poll_seconds: float = Settings.work_poll_seconds,
         max_attempts: int = MAX_ATTEMPTS,
+        retention_days: float = Settings.work_retention_days,
     ) -> None:
         self.db = db
         self.handlers = dict(handlers)
@@ -58,6 +63,10 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
+        #: Finished jobs older than this are deleted (``purge``); None keeps them for ever.
+        self.retention = dt.timedelta(days=retention_days) if retention_days > 0 else None
+        self._purge_lock = threading.Lock()
+        self._next_purge = 0.0
         #: Items whose outcome this worker recorded (tests and diagnostics).
         self.done = 0
 
@@ -119,6 +128,28 @@ class Worker:
             queue.complete(item, self.handlers[job.kind].failed(job, item, reason))
         self.done += 1
 
+    def purge(self, now: dt.datetime | None = None) -> int:
+        """Delete the jobs (and their outputs) finished longer ago than the retention period,
+        a few hundred per transaction; returns how many."""
+        if self.retention is None:
+            return 0
+        before = (now or utcnow()) - self.retention
+        total = 0
+        while True:
+            with self.db.transaction() as session:
+                purged = queue.purge_finished(session, before)
+            total += purged
+            if purged < 500:
+                return total
+
+    def _purge_when_due(self) -> None:
+        with self._purge_lock:
+            if time.monotonic() < self._next_purge:
+                return
+            self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+        if purged := self.purge():
+            log.info("worker %s: deleted %d finished jobs past retention", self.name, purged)
+
     # -- running ------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, threads: int = 1) -> None:
@@ -139,6 +170,7 @@ class Worker:
     def _loop(self, stop: threading.Event, name: str) -> None:
         while not stop.is_set():
             try:
+                self._purge_when_due()
                 claimed = self.run_once(name)
             except Exception as error:  # noqa: BLE001 - e.g. the database restarting
                 log.error("worker %s: %s; trying again", name, type(error).__name__)
