@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from miap.server.matching.engine import MatchWeights, ScoringMatcher
 from miap.server.matching.normalise import NameVariants
 from miap.server.outcomes import Outcome
+from miap.server.portal.app import PORTAL_PATH, PortalApp
 from miap.server.services import Services
 from miap.server.settings import Settings
 from miap.server.sif.zone import SIF_PATH, SifZoneApp
@@ -58,6 +59,7 @@ def make_app(settings: Settings) -> Router:
             PLR_PATH: PlrServiceApp(services),
             PROVIDER_QUERY_PATH: ProviderQueryApp(services),
             SIF_PATH: SifZoneApp(services),
+            PORTAL_PATH: PortalApp(services),
         },
     )
 

@@ -37,6 +37,7 @@ from miap.server.app import make_app, make_matcher, make_worker
 from miap.server.census import cli as census_cli
 from miap.server.exceptions import AdminRefusal
 from miap.server.matching.normalise import default_variants
+from miap.server.portal import cli as portal_cli
 from miap.server.records import cli as records_cli
 from miap.server.register import merging
 from miap.server.serving import serve
@@ -49,7 +50,15 @@ from miap.storage.engine import Database, sqlalchemy_url
 
 #: Commands that live beside their capability: each module has COMMANDS, add_parser and run;
 #: they may refuse with ``AdminRefusal`` (exit status 2, the message on stderr).
-CAPABILITY_CLIS = (census_cli, records_cli, access_cli, sif_cli, ukrlp_cli, analysis_cli)
+CAPABILITY_CLIS = (
+    census_cli,
+    records_cli,
+    access_cli,
+    sif_cli,
+    ukrlp_cli,
+    analysis_cli,
+    portal_cli,
+)
 
 
 class CliError(Exception):
