@@ -13,7 +13,9 @@ from pathlib import Path
 
 from miap.server.app import make_matcher
 from miap.server.census import loader
-from miap.server.settings import Settings, env_name
+from miap.server.commands import action
+from miap.server.progress import silent, terminal
+from miap.server.settings import Settings
 from miap.storage import migrations
 from miap.storage.engine import Database
 
@@ -26,22 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001 - argpars
     census = subparsers.add_parser("census", help="the school census: load extracts, export ULNs")
     actions = census.add_subparsers(dest="action", required=True)
 
-    def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        )
-        sub.add_argument(
-            "--db",
-            dest="database_url",
-            default=None,
-            help=f"database URL (default ${env_name('database_url')} or {Settings.database_url})",
-        )
-        return sub
-
     load = action(
+        actions,
         "load",
         "load a census extract: link known UPNs, match the rest, issue ULNs to new pupils "
         "(resumable: run it again after an interruption)",
@@ -61,7 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001 - argpars
         help="rows per transaction (default 50,000 on PostgreSQL, 20,000 on SQLite)",
     )
 
-    export = action("export", "write a school's UPN,ULN file")
+    export = action(actions, "export", "write a school's UPN,ULN file")
     export.add_argument("--school", required=True, metavar="LAESTAB", help="seven digits")
     export.add_argument("--out", type=Path, required=True, help="the CSV to write")
     return census
@@ -116,7 +104,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             args.file,
             year,
             matcher=make_matcher(settings),
-            progress=loader.silent if args.no_progress else _bar,
+            progress=silent if args.no_progress else terminal(" rows"),
             chunk=args.chunk,
         ).run()
         if args.rejects is not None:
@@ -132,21 +120,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if summary.phases:
         print("  " + ", ".join(f"{name} {took:.1f} s" for name, took in summary.phases.items()))
     return 0
-
-
-def _bar(description: str, total: int, initial: int) -> loader.Progress:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=description,
-        unit=" rows",
-        unit_scale=True,
-        smoothing=0.1,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
