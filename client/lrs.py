@@ -268,6 +268,41 @@ class LrsClient:
             reply["FailureFlag"] = list(reply.get("FailureFlag") or [])
         return reply
 
+    def learner_record(
+        self,
+        uln: str,
+        given_name: str,
+        family_name: str,
+        date_of_birth: str | dt.date,
+        gender: str | int,
+        postcode: str = "",
+        user_type: str = "ORG",
+        contact_type: str = "NKN",
+    ) -> dict[str, Any]:
+        """getLearnerRecord: ResponseCode (WSRC0004 found, WSRC0022 found under the master of
+        a merged ULN, WSEC0206 not shared, WSEC0208 not verified), the Incoming* echoes, and
+        ``LearnerRecord`` (``Learner`` and ``LearningEvents["LearningEvent"]``, a list) when
+        the record is shown; None otherwise."""
+        result = _plain(
+            self._call(
+                "getLearnerRecord",
+                **self._header(),
+                UserType=user_type,
+                LNRContactType=contact_type,
+                ULN=_text(uln),
+                FamilyName=family_name,
+                GivenName=given_name,
+                DateOfBirth=_text(date_of_birth),
+                Gender=_text(gender),
+                LastKnownPostCode=postcode,
+            )
+        )
+        record = result.get("LearnerRecord")
+        if record is not None:
+            events = record.get("LearningEvents") or {}
+            record["LearningEvents"] = {"LearningEvent": list(events.get("LearningEvent") or [])}
+        return result
+
     def retrieve_ulns(self, ulns: Iterable[str]) -> list[dict[str, Any]]:
         """retrieveULNs: one VerifiedULN dict per ULN asked for, in order (ULN, MasterULN,
         ResponseCode - WSRC0004 found, WSRC0001 not found, WSEC0136 invalid - names, DOB,

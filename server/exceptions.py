@@ -71,3 +71,40 @@ class BatchCountMismatch(DomainError):
 
 class JobNotFound(DomainError):
     """No job of the caller's with that JobID (another provider's job answers the same)."""
+
+
+# -- the access policy (server/access/policy.py): one class per reason a caller is refused ------
+
+
+class AccessRefused(DomainError):
+    """The access policy refuses this caller this action on this learner (``uln``: the
+    learner asked about, for the audit entry of the refusal)."""
+
+    def __init__(self, message: str = "", uln: str | None = None) -> None:
+        super().__init__(message)
+        self.uln = uln
+
+
+class NotOwnRecord(AccessRefused):
+    """A learner (user type LNR) asked for someone else's record."""
+
+
+class NoRelation(AccessRefused):
+    """The organisation has no relation to the learner that allows this (it did not register
+    them, report or award an event for them, or identify them by full demographics)."""
+
+
+class AggregateOnly(AccessRefused):
+    """A service or analyst caller (SER) asked for an individual's data: aggregates only."""
+
+
+class UserTypeNotGranted(AccessRefused):
+    """The organisation claimed a user type (LNR, AO) it holds no grant for."""
+
+
+class ActionNotPermitted(AccessRefused):
+    """This user type may never do this action, whoever the learner."""
+
+
+class LearnerNotVerified(DomainError):
+    """The names (and details) given do not verify against the ULN asked for."""

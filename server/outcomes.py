@@ -51,3 +51,10 @@ class Outcome(enum.Enum):
     BATCH_ACCEPTED = "batch accepted: a job was created"
     BATCH_PENDING = "batch not finished yet"
     BATCH_FINISHED = "batch finished: every learner's outcome is given"
+    # Learning records (PLR GetLearnerLearningEvents, LearnerService getLearnerRecord).
+    RECORD_FOUND = "learning record found"
+    RECORD_LINKED = "learning record found under the master of a linked ULN"
+    NOT_SHARED = "the learner has not agreed to share their record"
+    RECORD_NOT_VERIFIED = "the details given do not verify against the ULN"
+    # The learner's own changes (PLR UpdateLearnerSubsetFields).
+    SUBSET_UPDATED = "learner's own fields updated"

@@ -75,6 +75,8 @@ class Learner(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     registered_by_ukprn: Mapped[str | None] = mapped_column(String(8))
+    #: Set by the learner through the PLR service (UpdateLearnerSubsetFields) only.
+    telephone_number: Mapped[str | None] = mapped_column(String(18))
 
     # Matching keys, maintained by the domain layer on every write (see server/matching/engine.py).
     # A name key is the name transliterated to A-Z, which can be longer than the name (李 is LI).
@@ -116,6 +118,7 @@ class Learner(Base):
         Index("ix_learners_dob_given_sound", "date_of_birth", "given_sound"),
         Index("ix_learners_postcode", "postcode_key"),
         Index("ix_learners_sounds_dob", "family_sound", "given_sound", "date_of_birth"),
+        Index("ix_learners_registered_by_ukprn", "registered_by_ukprn"),
     )
 
 
@@ -149,7 +152,9 @@ class Provider(Base):
 
 
 class AuditEntry(Base):
-    """Who did what to which ULN, when, and how it ended. Never holds demographics."""
+    """Who did what to which ULN, when, through which route, and how it ended. Never holds
+    demographics. Append-only: nothing in the code updates or deletes a row, and the database
+    refuses it too (triggers of migration 0009)."""
 
     __tablename__ = "audit_log"
 
@@ -158,9 +163,29 @@ class AuditEntry(Base):
     request_id: Mapped[str] = mapped_column(String(32))
     ukprn: Mapped[str | None] = mapped_column(String(8), index=True)
     user_name: Mapped[str | None] = mapped_column(String(35))
+    #: LNR, ORG, AO or SER (``server/access/policy.py``); NULL on rows older than the policy.
+    user_type: Mapped[str | None] = mapped_column(String(3))
+    #: The way in: LearnerService, batch, PLR, SIF, portal, CLI (``server/register/audit.py``).
+    route: Mapped[str | None] = mapped_column(String(16))
     operation: Mapped[str] = mapped_column(String(64))
-    uln: Mapped[str | None] = mapped_column(String(10), index=True)
+    uln: Mapped[str | None] = mapped_column(String(10))
     outcome: Mapped[str] = mapped_column(String(16))
+
+    # A learner's audit is read newest first, a page at a time (ViewAudit, ``miap audit``).
+    __table_args__ = (Index("ix_audit_log_uln_at", "uln", "at"),)
+
+
+class AccessGrant(Base):
+    """An organisation allowed to act as a user type other than a provider (ORG): a learner
+    portal's organisation may send LNR requests, an awarding organisation AO, an analyst's SER.
+    Without a grant an organisation's claim of that type is refused (``server/access``)."""
+
+    __tablename__ = "access_grants"
+
+    ukprn: Mapped[str] = mapped_column(String(8), primary_key=True)
+    user_type: Mapped[str] = mapped_column(String(3), primary_key=True)
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    granted_by: Mapped[str] = mapped_column(String(64))
 
 
 # -- the durable work queue (server/work/): batches now; census runs and deliveries later -------

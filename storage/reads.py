@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Date, DateTime, Engine, bindparam, select
 from sqlalchemy.sql import Select
 
-from miap.storage.models import Learner, Provider
+from miap.storage.models import AccessGrant, Learner, Provider
 
 _LEARNERS = Learner.__table__
 _PROVIDERS = Provider.__table__
@@ -54,10 +54,15 @@ def _provider(by_ukprn: bool) -> Select:
     )
 
 
+def _grants() -> Select:
+    return select(AccessGrant.user_type).where(AccessGrant.ukprn == bindparam("ukprn"))
+
+
 STATEMENTS: dict[str, Callable[[], Select]] = {
     "learner_and_master": _learner_and_master,
     "provider_by_ukprn": lambda: _provider(True),
     "provider_by_org_ref": lambda: _provider(False),
+    "grants": _grants,
 }
 
 
@@ -181,3 +186,7 @@ class Reads:
         name = "provider_by_ukprn" if by_ukprn else "provider_by_org_ref"
         rows = self._fetch(name, {"identity": identity})
         return ProviderRow(*rows[0]) if rows else None
+
+    def grants(self, ukprn: str) -> frozenset[str]:
+        """The user types other than ORG the provider is granted (``access_grants``)."""
+        return frozenset(row[0] for row in self._fetch("grants", {"ukprn": ukprn}))

@@ -317,6 +317,15 @@ def test_known_learners_are_matched_and_near_misses_are_possible(cdb, tmp_path):
     assert other_upn not in linked
     assert (summary.new, summary.matched, summary.possible) == (1, 1, 2)
     assert learner_count(cdb) == before + 1
+    with cdb.reading() as session:
+        audited = session.execute(
+            select(AuditEntry.uln, AuditEntry.outcome, AuditEntry.route).where(
+                AuditEntry.request_id == f"census{summary.run_id}"
+            )
+        ).all()
+    assert sorted(audited) == sorted(
+        [(uln, "UPN_LINKED", "CLI"), (linked[new_upn], "REGISTERED", "CLI")]
+    )
 
 
 # -- the fast paths hold to the slow definitions --------------------------------------------
@@ -377,10 +386,11 @@ def test_clashing_ulns_are_redrawn_and_every_issue_is_audited_once(cdb, tmp_path
     with cdb.reading() as session:
         entries = session.execute(
             select(AuditEntry.uln, AuditEntry.request_id, AuditEntry.ukprn, AuditEntry.user_name,
-                   AuditEntry.outcome).where(AuditEntry.uln.in_(ulns))
+                   AuditEntry.route, AuditEntry.outcome).where(AuditEntry.uln.in_(ulns))
         ).all()  # fmt: skip
     assert sorted(e.uln for e in entries) == sorted(ulns)
-    assert {e[1:] for e in entries} == {(f"census{summary.run_id}", None, "census", "registered")}
+    run = f"census{summary.run_id}"
+    assert {e[1:] for e in entries} == {(run, None, "census", "CLI", "REGISTERED")}
 
 
 # -- a real process killed with SIGKILL, then run again ---------------------------------------

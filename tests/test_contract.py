@@ -20,7 +20,16 @@ WSDL_PATH = ROOT / "wsdl" / "LearnerService.wsdl"
 LRS = "http://api.lrs.miap.gov.uk/"
 NS = {
     name: LRS + name
-    for name in ("learner", "findmsg", "regmsg", "reportmsg", "batchmsg", "vldmsg", "exceptions")
+    for name in (
+        "learner",
+        "findmsg",
+        "regmsg",
+        "reportmsg",
+        "batchmsg",
+        "vldmsg",
+        "learnerrec",
+        "exceptions",
+    )
 }
 XSD_FILES = {name: XSD_DIR / f"{name}.xsd" for name in NS}
 
@@ -49,6 +58,7 @@ OPERATIONS = {
     ),
     "submitVerifyBatch": ("vldmsg", "SubmitVerifyBatch", "SubmitVerifyBatchResponse"),
     "getVerifyBatchOutput": ("vldmsg", "GetVerifyBatchOutput", "GetVerifyBatchOutputResponse"),
+    "getLearnerRecord": ("learnerrec", "GetLearnerRecord", "GetLearnerRecordResp"),
 }
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
@@ -72,6 +82,7 @@ MESSAGE_NAMES = {
     "getBatchRegistrationOutput": ("batchOutputRequest", "batchOutputResponse"),
     "submitVerifyBatch": ("submitVerifyBatchRequest", "submitVerifyBatchResponse"),
     "getVerifyBatchOutput": ("verifyBatchOutputRequest", "verifyBatchOutputResponse"),
+    "getLearnerRecord": ("learnerRecordRequest", "learnerRecordResponse"),
 }
 
 # Synthetic values. 1000000043 and 1026893096 are valid ULN test vectors.

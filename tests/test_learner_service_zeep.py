@@ -45,6 +45,7 @@ def test_served_wsdl_loads_and_lists_the_operations(server):
         "getBatchRegistrationOutput",
         "submitVerifyBatch",
         "getVerifyBatchOutput",
+        "getLearnerRecord",
     }
     assert bound._binding_options["address"] == server.url
 

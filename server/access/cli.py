@@ -1,17 +1,93 @@
-"""PLACEHOLDER (scaffolding, replaced by the records and PLR work): ``miap audit``."""
+"""``miap audit``: who read or changed a learner's record, for administrators.
+
+miap audit --uln ULN [--page N] [--page-size N] [--by NAME] [--db URL]
+
+Every entry of the learner (and of ULNs merged into them), newest first, one per line: when,
+route, organisation (UKPRN), user type, user name, operation, outcome, the ULN. Reading it is
+itself audited (route CLI, operation ``audit``), so the learner sees that it was read.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import uuid
 
+from miap.server.access import audit_view, learner_record
+from miap.server.commands import DefaultsShown, add_db_flag
+from miap.server.exceptions import AdminRefusal
+from miap.server.register import audit, learners
+from miap.server.register.identifiers import is_valid_uln
 from miap.server.settings import Settings
+from miap.storage.engine import Database
 
 COMMANDS = ("audit",)
 
 
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "admin"
+
+
 def add_parser(subparsers) -> None:  # noqa: ANN001 - argparse's private type
-    subparsers.add_parser("audit", help="not built yet")
+    parser = subparsers.add_parser(
+        "audit",
+        help="who read or changed a learner's record (newest first)",
+        description="Every audit entry of a learner and of the ULNs merged into them.",
+        formatter_class=DefaultsShown,
+    )
+    parser.add_argument("--uln", required=True, help="the learner's ULN")
+    parser.add_argument("--page", type=int, default=1, help="page number, from 1")
+    parser.add_argument("--page-size", type=int, default=50, help="entries per page")
+    parser.add_argument("--by", default=_who(), help="who the audit records this reading as")
+    add_db_flag(parser)
+
+
+_HEADER = ("at", "route", "ukprn", "type", "user", "operation", "outcome", "uln")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    raise NotImplementedError
+    if not is_valid_uln(args.uln):
+        raise AdminRefusal(f"{args.uln!r} is not a valid ULN")
+    if args.page < 1 or not 1 <= args.page_size <= 1000:
+        raise AdminRefusal("--page must be at least 1 and --page-size 1 to 1000")
+    db = Database(args.database_url or settings.database_url)
+    try:
+        with db.transaction() as session:
+            learner = learners.learner_by_uln(session, args.uln)
+            ulns = learner_record.same_learner_ulns(session, learner) if learner else [args.uln]
+            page = audit_view.page_of(session, ulns, args.page, args.page_size)
+            audit.record(
+                session,
+                request_id=uuid.uuid4().hex,
+                ukprn=None,
+                user_name=args.by[:35],
+                operation="audit",
+                outcome="OK",
+                ulns=[args.uln],
+                route=audit.CLI,
+                user_type=None,
+            )
+    finally:
+        db.dispose()
+    print("\t".join(_HEADER))
+    for entry in page.entries:
+        print(
+            "\t".join(
+                value or "-"
+                for value in (
+                    entry.at.strftime("%Y-%m-%d %H:%M:%S"),
+                    entry.route,
+                    entry.ukprn,
+                    entry.user_type,
+                    entry.user_name,
+                    entry.action,
+                    entry.outcome,
+                    entry.uln,
+                )
+            )
+        )
+    print(f"# page {page.index} of {page.count}, {page.total} entries")
+    return 0

@@ -122,6 +122,8 @@ class _Handler:
             "request_id": f"job{job.id}",
             "ukprn": job.owner,
             "user_name": params.get("user_name"),
+            "user_type": "ORG",  # batches are a provider's (the submitting UKPRN owns the job)
+            "route": audit.BATCH,
             "operation": params.get("operation") or job.kind,
             "outcome": code,
             "ulns": ulns,

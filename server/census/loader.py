@@ -48,20 +48,22 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TextIO
 
-from sqlalchemy import Date, DateTime, bindparam, insert, literal, select, text
+from sqlalchemy import Date, DateTime, bindparam, case, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from miap.server.census import pupils
 from miap.server.matching.engine import EXACT, NO_MATCH, ScoringMatcher
 from miap.server.matching.normalise import UNKNOWN_POSTCODE
+from miap.server.progress import ProgressFactory, silent
+from miap.server.register import audit
 from miap.server.register.identifiers import random_uln
 from miap.server.register.learners import IDENTITY_CONSTRAINT, ULN_CONSTRAINT
 from miap.storage.constraints import violated_constraint
 from miap.storage.engine import Database
-from miap.storage.models import AuditEntry, CensusRow, CensusRun, utcnow
+from miap.storage.models import AuditEntry, CensusRow, CensusRun, Learner, utcnow
 
 OUTCOMES = ("new", "linked", "matched", "possible", "rejected")
 #: Outcomes whose UPN ends up linked to a learner.
@@ -104,28 +106,6 @@ _PENDING = "census_rows.outcome IS NULL AND census_rows.leader_line IS NULL"
 
 class CensusError(Exception):
     """A refusal to load (bad file, another load of it running); nothing was changed."""
-
-
-class Progress(Protocol):
-    def update(self, n: int) -> object: ...
-
-    def close(self) -> object: ...
-
-
-#: ``factory(description, total, already_done)`` -> a progress bar (tqdm in the CLI).
-ProgressFactory = Callable[[str, int, int], Progress]
-
-
-class _Silent:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def silent(description: str, total: int, initial: int) -> Progress:
-    return _Silent()
 
 
 @dataclass
@@ -1065,25 +1045,31 @@ class _Chunk:
         )
 
     def _audit(self) -> None:
-        """Every ULN issued, audited as ``audit.record`` would (one row per ULN, one time for
-        the chunk's transaction), in one ``INSERT … SELECT`` from the staged rows."""
+        """Every learner the chunk changed, audited as an administrator's command is (route
+        ``CLI``, the outcome in words, one row per ULN, one time for the chunk's transaction):
+        a ULN issued is ``REGISTERED``; a pupil matched to a learner already on the register,
+        whose UPN and school are now linked to them, ``UPN_LINKED``. Rows whose UPN was
+        already linked change no learner and are not audited. One ``INSERT … SELECT``."""
         rows = CensusRow.__table__.c
+        learners = Learner.__table__.c
         fields = {
             "at": literal(utcnow(), DateTime),
             "request_id": literal(f"census{self.run.id}"),
             "ukprn": literal(None),
             "user_name": literal("census"),
+            "route": literal(audit.CLI),
             "operation": literal("CensusLoad"),
-            "outcome": literal("registered"),
-            "uln": rows.uln,
+            "outcome": case((rows.outcome == "new", "REGISTERED"), else_="UPN_LINKED"),
+            "uln": learners.uln,
         }
         chosen = (
             select(*(value.label(name) for name, value in fields.items()))
+            .join_from(CensusRow, Learner, learners.id == rows.learner_id)
             .where(
                 rows.run_id == self.run.id,
                 rows.line > self.values["lo"],
                 rows.line <= self.values["hi"],
-                rows.outcome == "new",
+                rows.outcome.in_(("new", "matched")),
             )
             .order_by(rows.line)
         )

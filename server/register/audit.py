@@ -1,5 +1,10 @@
 """The audit log: one entry per ULN an answer touched, or one per request that touched none.
 
+Every route writes the same row: who (UKPRN, user name, user type), what (operation and
+outcome), which ULN, when, and the route it came in by (``ROUTES``). Rows are only ever
+inserted: nothing here or elsewhere updates or deletes one, and the database refuses it
+(migration 0009's triggers). ``server/access/audit_view.py`` reads them back.
+
 Two ways in:
 
 * ``record(session, ...)``: inside a writing transaction (registrations, updates, merges), so
@@ -33,9 +38,28 @@ from miap.storage.models import AuditEntry, utcnow
 
 log = logging.getLogger("miap.audit")
 
-_COLUMNS = ("at", "request_id", "ukprn", "user_name", "operation", "outcome", "uln")
-#: Rows per INSERT statement on SQLite (7 parameters each, under SQLite's 999).
-_SQLITE_CHUNK = 128
+#: The ways into the register, as the ``route`` column names them.
+LEARNER_SERVICE = "LearnerService"
+BATCH = "batch"
+PLR = "PLR"
+SIF = "SIF"
+PORTAL = "portal"
+CLI = "CLI"
+ROUTES = (LEARNER_SERVICE, BATCH, PLR, SIF, PORTAL, CLI)
+
+_COLUMNS = (
+    "at",
+    "request_id",
+    "ukprn",
+    "user_name",
+    "user_type",
+    "route",
+    "operation",
+    "outcome",
+    "uln",
+)
+#: Rows per INSERT statement on SQLite (9 parameters each, under SQLite's 999).
+_SQLITE_CHUNK = 100
 #: Most rows one batch takes from the queue; the rest wait for the next batch.
 MAX_BATCH = 2000
 #: How long a request waits for its batch before giving up (the writer retries a busy lock).
@@ -50,8 +74,13 @@ def entries(
     operation: str,
     outcome: str,
     ulns: Iterable[str] = (),
+    route: str | None = None,
+    user_type: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The audit rows for one answer: one per ULN, or one without a ULN."""
+    """The audit rows for one answer: one per ULN, or one without a ULN. ``route`` is one of
+    ``ROUTES``; ``user_type`` the caller's (LNR, ORG, AO, SER)."""
+    if route is not None and route not in ROUTES:
+        raise ValueError(f"unknown audit route {route!r}")
     now = utcnow()
     return [
         {
@@ -59,6 +88,8 @@ def entries(
             "request_id": request_id,
             "ukprn": ukprn,
             "user_name": user_name,
+            "user_type": user_type,
+            "route": route,
             "operation": operation,
             "outcome": outcome,
             "uln": uln,
@@ -203,10 +234,11 @@ class AuditWriter:
         cursor = self._connection.cursor()
         try:
             cursor.execute(
-                "PREPARE miap_audit_insert (timestamp[], varchar[], varchar[], varchar[], "
-                "varchar[], varchar[], varchar[]) AS "
-                f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) "
-                "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)"
+                "PREPARE miap_audit_insert (timestamp[], "
+                + ", ".join(["varchar[]"] * (len(_COLUMNS) - 1))
+                + f") AS INSERT INTO audit_log ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
+                + ", ".join(f"${n}" for n in range(1, len(_COLUMNS) + 1))
+                + ")"
             )
         finally:
             cursor.close()
@@ -215,7 +247,7 @@ class AuditWriter:
         arrays = tuple([row[column] for row in rows] for column in _COLUMNS)
         cursor = self._connection.cursor()
         try:
-            cursor.execute("EXECUTE miap_audit_insert (%s, %s, %s, %s, %s, %s, %s)", arrays)
+            cursor.execute(_EXECUTE_PG, arrays)
         finally:
             cursor.close()
 
@@ -245,6 +277,7 @@ def _sqlite_value(value: Any) -> Any:  # noqa: ANN401
     return value
 
 
+_EXECUTE_PG = f"EXECUTE miap_audit_insert ({', '.join(['%s'] * len(_COLUMNS))})"
 _SQL_CACHE: dict[tuple[str, int], str] = {}
 
 

@@ -44,10 +44,17 @@ def hash_password(password: str) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the provider's UKPRN and the named user within it."""
+    """Who is calling: the organisation's UKPRN, the named user within it, and the user type
+    the request claims (``ORG`` unless a transport carries another: the PLR's ``userType``,
+    getLearnerRecord's ``UserType``). ``server/access/policy.py`` decides what the claim is
+    worth."""
 
     ukprn: str
     user_name: str
+    user_type: str = "ORG"
+    #: The user types the organisation is granted (LNR, AO), read with its register row on
+    #: every request; None when the caller was not authenticated here (the policy reads them).
+    grants: frozenset[str] | None = None
 
 
 class _Flight:
@@ -99,7 +106,7 @@ class Authenticator:
             raise exceptions.AuthenticationFailed()
         if provider.status not in ACTIVE_STATUSES:
             raise exceptions.ProviderNotActive(f"UKPRN {provider.ukprn} status {provider.status}")
-        return Caller(provider.ukprn, user_name)
+        return Caller(provider.ukprn, user_name, grants=self._reads.grants(provider.ukprn))
 
     def _cached(self, key: tuple[str, bytes], password_hash: str) -> bool:
         with self._lock:

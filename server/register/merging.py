@@ -60,12 +60,13 @@ def _check_text(by: str, reason: str | None) -> None:
         raise MergeError(f"the reason must be at most {MAX_REASON} characters")
 
 
-def _audit(session: Session, by: str, operation: str, uln: str, outcome: str) -> None:
+def _audit(session: Session, by: str, operation: str, uln: str, outcome: str, route: str) -> None:
     audit.record(
         session,
         request_id=uuid.uuid4().hex,
         ukprn=None,
         user_name=by,
+        route=route,
         operation=operation,
         outcome=outcome,
         ulns=[uln],
@@ -73,9 +74,15 @@ def _audit(session: Session, by: str, operation: str, uln: str, outcome: str) ->
 
 
 def merge(
-    session: Session, master_uln: str, duplicate_uln: str, by: str, reason: str | None = None
+    session: Session,
+    master_uln: str,
+    duplicate_uln: str,
+    by: str,
+    reason: str | None = None,
+    route: str = audit.CLI,
 ) -> LearnerLink:
-    """Merge ``duplicate_uln`` into ``master_uln``: finds of the duplicate answer the master."""
+    """Merge ``duplicate_uln`` into ``master_uln``: finds of the duplicate answer the master.
+    ``route`` (as for ``unmerge`` and ``withdraw``): the way in, for the audit row."""
     _check_text(by, reason)
     if master_uln == duplicate_uln:
         raise MergeError("a ULN cannot be merged into itself")
@@ -95,11 +102,16 @@ def merge(
     duplicate.merged_into_id = master.id
     duplicate.updated_at = utcnow()
     _count_duplicates(session, master, +1)
-    return _link(session, MERGE, master, duplicate, by, reason)
+    return _link(session, MERGE, master, duplicate, by, reason, route)
 
 
 def unmerge(
-    session: Session, master_uln: str, duplicate_uln: str, by: str, reason: str | None = None
+    session: Session,
+    master_uln: str,
+    duplicate_uln: str,
+    by: str,
+    reason: str | None = None,
+    route: str = audit.CLI,
 ) -> LearnerLink:
     """Split ``duplicate_uln`` off ``master_uln`` again: both answer for themselves."""
     _check_text(by, reason)
@@ -110,7 +122,7 @@ def unmerge(
     duplicate.merged_into_id = None
     duplicate.updated_at = utcnow()
     _count_duplicates(session, master, -1)
-    return _link(session, UNMERGE, master, duplicate, by, reason)
+    return _link(session, UNMERGE, master, duplicate, by, reason, route)
 
 
 def _count_duplicates(session: Session, master: Learner, change: int) -> None:
@@ -126,7 +138,13 @@ def _count_duplicates(session: Session, master: Learner, change: int) -> None:
 
 
 def _link(
-    session: Session, action: str, master: Learner, duplicate: Learner, by: str, reason: str | None
+    session: Session,
+    action: str,
+    master: Learner,
+    duplicate: Learner,
+    by: str,
+    reason: str | None,
+    route: str,
 ) -> LearnerLink:
     link = LearnerLink(
         master_id=master.id, duplicate_id=duplicate.id, action=action, by=by, reason=reason
@@ -135,12 +153,14 @@ def _link(
     operation, outcome = (
         ("learnerMerge", "MERGED") if action == MERGE else ("learnerUnmerge", "UNMERGED")
     )
-    _audit(session, by, operation, duplicate.uln, outcome)
+    _audit(session, by, operation, duplicate.uln, outcome, route)
     session.flush()
     return link
 
 
-def withdraw(session: Session, uln: str, reason: str, by: str) -> Learner:
+def withdraw(
+    session: Session, uln: str, reason: str, by: str, route: str = audit.CLI
+) -> Learner:
     """Withdraw ``uln``: finds answer no match, and the number is never issued again."""
     _check_text(by, reason)
     if not reason.strip():
@@ -155,7 +175,7 @@ def withdraw(session: Session, uln: str, reason: str, by: str) -> Learner:
     learner.deleted_at = utcnow()
     learner.deletion_reason = reason
     learner.updated_at = learner.deleted_at
-    _audit(session, by, "learnerDelete", uln, "DELETED")
+    _audit(session, by, "learnerDelete", uln, "DELETED", route)
     session.flush()
     return learner
 

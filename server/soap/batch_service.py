@@ -14,6 +14,7 @@ from typing import Any
 
 from lxml import etree
 
+from miap.server.access.policy import Action
 from miap.server.batches import jobs
 from miap.server.batches.jobs import JobOutput, LearnerResult
 from miap.server.namespaces import BATCHMSG, VLDMSG, XSI, qname
@@ -66,6 +67,7 @@ def return_code(result: LearnerResult) -> str:
 
 
 def submit_batch(call: Call) -> Reply:
+    call.allow(Action.SUBMIT_BATCH)
     header = _texts(call.payload)
     learners = [_texts(element) for element in call.payload.iterfind("Learner")]
     job_id = jobs.submit_registration(
@@ -91,6 +93,7 @@ def _job_id(call: Call) -> int:
 
 
 def batch_output(call: Call) -> Reply:
+    call.allow(Action.BATCH_OUTPUT)
     out = jobs.output(call.session, call.caller.ukprn, _job_id(call), jobs.REGISTER)
     response = etree.Element(
         qname(BATCHMSG, "GetSubmitBatchOutputResponse"), nsmap={"bat": BATCHMSG}
@@ -120,6 +123,7 @@ def batch_output(call: Call) -> Reply:
 
 
 def submit_verify_batch(call: Call) -> Reply:
+    call.allow(Action.SUBMIT_BATCH)
     header = _texts(call.payload)
     learners = [_texts(element) for element in call.payload.iterfind("Learner")]
     job_id = jobs.submit_verification(
@@ -134,6 +138,7 @@ def submit_verify_batch(call: Call) -> Reply:
 
 
 def verify_batch_output(call: Call) -> Reply:
+    call.allow(Action.BATCH_OUTPUT)
     out: JobOutput = jobs.output(call.session, call.caller.ukprn, _job_id(call), jobs.VERIFY)
     response = etree.Element(qname(VLDMSG, "GetVerifyBatchOutputResponse"), nsmap={"vld": VLDMSG})
     _append(response, "ResponseCode", out.outcome)

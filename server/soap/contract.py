@@ -19,7 +19,8 @@ from miap.server.soap import faults
 from miap.server.soap.faults import ServiceFault
 
 XSD_DIR = Path(str(files("miap.xsd")))
-WSDL_PATH = Path(str(files("miap.wsdl"))) / "LearnerService.wsdl"
+WSDL_DIR = Path(str(files("miap.wsdl")))
+WSDL_PATH = WSDL_DIR / "LearnerService.wsdl"
 SCHEMA_NAMES = frozenset(SCHEMA_FILES.values())
 
 _WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
@@ -93,10 +94,11 @@ def _resolve(element: etree._Element, prefixed: str) -> tuple[str, str]:
 
 
 @functools.lru_cache(maxsize=32)
-def served_document(name: str, service_url: str) -> bytes | None:
-    """The WSDL (``name == "wsdl"``) or one XSD as served from ``service_url``; None if unknown."""
+def served_document(name: str, service_url: str, wsdl: Path = WSDL_PATH) -> bytes | None:
+    """The service's WSDL (``name == "wsdl"``: ``wsdl``, the LearnerService's unless given) or
+    one XSD as served from ``service_url``; None if unknown."""
     if name == "wsdl":
-        path = WSDL_PATH
+        path = wsdl
     elif name in SCHEMA_NAMES:
         path = XSD_DIR / f"{name}.xsd"
     else:

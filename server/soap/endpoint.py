@@ -1,21 +1,27 @@
-"""The WSGI application: routing, body limits, SOAP dispatch, faults and the request log.
+"""The SOAP services' WSGI machinery: routing, body limits, dispatch, faults, audit and the
+request log, shared by the LearnerService (here) and the PLR service (``plr_service.py``).
 
-Transport only: every answer comes from ``learner_service`` handlers; every failure becomes a
-SOAP Fault with a MIAPAPIException detail, never a traceback.
+Transport only: every answer comes from an operation's handler; every failure becomes a SOAP
+Fault (the service's own detail: MIAPAPIException here, DomainFault for the PLR), never a
+traceback. Every request is audited with the same row shape (``register/audit.py``): the
+caller's UKPRN, user name and user type, the route, the operation, its code and the ULNs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
+from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs
 from wsgiref.util import request_uri
 
-from miap.server.exceptions import DomainError
+from miap.server.exceptions import AccessRefused, DomainError
 from miap.server.register import audit
 from miap.server.services import Services
 from miap.server.soap import contract, faults, xmlsafe
@@ -36,7 +42,26 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 StartResponse = Callable[[str, list[tuple[str, str]]], object]
 
 
-class LearnerServiceApp:
+class Identity(NamedTuple):
+    """Who a request says it is, read from its body before authentication."""
+
+    ukprn: str | None
+    organisation_ref: str | None
+    password: str
+    user_name: str | None
+    user_type: str
+
+
+class SoapService:
+    """One SOAP service mounted at ``path``: subclasses name their operations, WSDL, audit
+    route, where a request carries its credentials, and how a fault is written."""
+
+    path: str = SERVICE_PATH
+    wsdl: Path = contract.WSDL_PATH
+    route: str = audit.LEARNER_SERVICE
+    operations_list: tuple[Operation, ...] = OPERATIONS
+    read_only: frozenset[str] = READ_ONLY
+
     def __init__(self, services: Services) -> None:
         self.services = services
         self.db = services.db
@@ -46,7 +71,21 @@ class LearnerServiceApp:
         self.authenticator = services.authenticator
         #: Audit entries of read-only answers and of refusals: one writer thread, group commit.
         self.audit = services.audit
-        self.operations: dict[str, Operation] = {op.request: op for op in OPERATIONS}
+        self.operations: dict[str, Operation] = {op.request: op for op in self.operations_list}
+
+    def identity(self, payload) -> Identity:  # noqa: ANN001
+        """The LearnerService's header fields (the password verbatim: spaces count)."""
+        header = fields(payload)
+        return Identity(
+            header.get("UKPRN"),
+            header.get("OrganisationRef"),
+            payload.findtext("OrgPassword"),
+            header.get("UserName"),
+            header.get("UserType") or "ORG",
+        )
+
+    def fault_body(self, fault: ServiceFault) -> bytes:
+        return soap.fault_envelope(fault)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         request_id = uuid.uuid4().hex
@@ -54,7 +93,7 @@ class LearnerServiceApp:
         try:
             status, body = self._route(environ, request_id)
         except ServiceFault as fault:
-            status, body = _status(fault.error.http_status), soap.fault_envelope(fault)
+            status, body = _status(fault.error.http_status), self.fault_body(fault)
             log.info("%s fault %s", request_id, fault.error.code)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: answer, never crash
             # The exception text may quote request values; log its type and stack only.
@@ -65,7 +104,7 @@ class LearnerServiceApp:
                 "".join(traceback.format_tb(exc.__traceback__)),
             )
             fault = ServiceFault(faults.INTERNAL, f"Request id {request_id}")
-            status, body = _status(500), soap.fault_envelope(fault)
+            status, body = _status(500), self.fault_body(fault)
         log.debug("%s %s in %.1f ms", request_id, status, (time.perf_counter() - started) * 1000)
         start_response(
             status,
@@ -78,8 +117,8 @@ class LearnerServiceApp:
         return [body]
 
     def _route(self, environ: dict, request_id: str) -> tuple[str, bytes]:
-        if environ.get("PATH_INFO", "").rstrip("/").lower() != SERVICE_PATH.lower():
-            raise ServiceFault(faults.NOT_FOUND, f"The service is at {SERVICE_PATH}")
+        if environ.get("PATH_INFO", "").rstrip("/").lower() != self.path.lower():
+            raise ServiceFault(faults.NOT_FOUND, f"The service is at {self.path}")
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "GET":
             return "200 OK", self._document(environ)
@@ -100,7 +139,7 @@ class LearnerServiceApp:
         else:
             raise ServiceFault(faults.METHOD_NOT_ALLOWED, "GET serves ?wsdl and ?xsd=NAME only")
         url = self.settings.public_url or request_uri(environ, include_query=False)
-        document = contract.served_document(name, url)
+        document = contract.served_document(name, url, self.wsdl)
         if document is None:
             raise ServiceFault(faults.NOT_FOUND, f"No schema named {name!r}")
         return document
@@ -125,37 +164,44 @@ class LearnerServiceApp:
         if operation is None:
             raise ServiceFault(faults.UNKNOWN_OPERATION, f"Unknown request element {payload.tag}")
         contract.validate(payload)
-        header = fields(payload)
-        ukprn, user_name = header.get("UKPRN"), header.get("UserName")
-        entry = {"request_id": request_id, "user_name": user_name, "operation": operation.name}
+        who = self.identity(payload)
+        ukprn = who.ukprn
+        entry = {
+            "request_id": request_id,
+            "user_name": who.user_name,
+            "operation": operation.name,
+            "route": self.route,
+            "user_type": who.user_type,
+        }
+        call: Call | None = None
         try:
             caller = self.authenticator.authenticate(
-                # The password is taken verbatim: spaces in it are significant.
-                ukprn,
-                header.get("OrganisationRef"),
-                payload.findtext("OrgPassword"),
-                user_name,
+                ukprn, who.organisation_ref, who.password, who.user_name
             )
-            if operation.name in READ_ONLY:
-                reply = self._read(operation, caller, payload)
+            caller = dataclasses.replace(caller, user_type=who.user_type)
+            ukprn = caller.ukprn
+            if operation.name in self.read_only:
+                call, reply = self._read(operation, caller, payload)
+                entry["user_type"] = call.acting or who.user_type
                 # Answered only once the entry is committed (by the writer, with others').
-                self.audit.record(
-                    ukprn=caller.ukprn, outcome=reply.outcome, ulns=reply.ulns, **entry
-                )
+                self.audit.record(ukprn=ukprn, outcome=reply.outcome, ulns=reply.ulns, **entry)
             else:
                 with self.db.transaction() as session:
-                    reply = operation.handler(
-                        Call(session, self.matcher, caller, payload, self.reads)
-                    )
+                    call = Call(session, self.matcher, caller, payload, self.reads)
+                    reply = operation.handler(call)
                     if self.settings.validate_responses:
                         _validate_response(reply)
+                    entry["user_type"] = call.acting or who.user_type
                     # In the change's own transaction: both commit, or neither.
                     audit.record(
-                        session, ukprn=caller.ukprn, outcome=reply.outcome, ulns=reply.ulns, **entry
+                        session, ukprn=ukprn, outcome=reply.outcome, ulns=reply.ulns, **entry
                     )
         except (ServiceFault, DomainError) as failure:
             fault = failure if isinstance(failure, ServiceFault) else fault_for(failure)
-            self.audit.record(ukprn=ukprn, outcome=fault.error.code, **entry)
+            refused = [failure.uln] if isinstance(failure, AccessRefused) and failure.uln else []
+            if call is not None and call.acting:
+                entry["user_type"] = call.acting
+            self.audit.record(ukprn=ukprn, outcome=fault.error.code, ulns=refused, **entry)
             raise fault from None
         except Exception:
             self._audit_internal_error(ukprn, entry)
@@ -165,18 +211,19 @@ class LearnerServiceApp:
             request_id,
             operation.name,
             reply.outcome,
-            caller.ukprn,
+            ukprn,
             ",".join(reply.ulns[:10]),
         )
         return reply
 
-    def _read(self, operation: Operation, caller, payload) -> Reply:  # noqa: ANN001
+    def _read(self, operation: Operation, caller, payload) -> tuple[Call, Reply]:  # noqa: ANN001
         """A read-only operation on the read path: no write lock, no writing transaction."""
         with self.db.reading() as session:
-            reply = operation.handler(Call(session, self.matcher, caller, payload, self.reads))
+            call = Call(session, self.matcher, caller, payload, self.reads)
+            reply = operation.handler(call)
         if self.settings.validate_responses:
             _validate_response(reply)
-        return reply
+        return call, reply
 
     def _audit_internal_error(self, ukprn: str | None, entry: dict) -> None:
         """Audit a request that failed inside the server (best effort: the failure may be
@@ -185,6 +232,10 @@ class LearnerServiceApp:
             self.audit.record(ukprn=ukprn, outcome=faults.INTERNAL.code, **entry)
         except Exception as error:  # noqa: BLE001
             log.error("%s could not audit an internal error: %s", entry["request_id"], error)
+
+
+class LearnerServiceApp(SoapService):
+    """The LearnerService at ``/LearnerService.svc``: every national operation."""
 
 
 def _validate_response(reply: Reply) -> None:

@@ -4,7 +4,8 @@ outcome and refusal mapped to its WSRC/WSVRC/WSEC code.
 The spec fixes WSEC0001 (badly formed request), WSEC0136 (invalid ULN), WSEC0206 and WSEC0208.
 The other WSEC codes are ours, in ranges the national service's published codes do not use:
 07xx learner-update refusals (conflicts, merged or withdrawn ULNs, details not storable), 08xx
-authentication and authorisation, 09xx transport and envelope problems. ``docs/contract.md``
+authentication and authorisation (0801-0803 who the caller is, 0810-0815 the access policy's
+refusals, ``docs/access.md``), 09xx transport and envelope problems. ``docs/contract.md``
 lists them for integrators.
 """
 
@@ -50,6 +51,18 @@ AUTHENTICATION_FAILED = ErrorCode(
 )
 PROVIDER_NOT_ACTIVE = ErrorCode("WSEC0802", "The organisation is not an active provider")
 IDENTITY_MISSING = ErrorCode("WSEC0803", "The request names no organisation (UKPRN)")
+
+# 081x: the access policy's refusals (server/access/policy.py).
+ACCESS_REFUSED = ErrorCode("WSEC0810", "Access refused")
+NOT_OWN_RECORD = ErrorCode("WSEC0811", "A learner may see and change their own record only")
+NO_RELATION = ErrorCode(
+    "WSEC0812", "The organisation has no relation to this learner that allows this"
+)
+AGGREGATE_ONLY = ErrorCode("WSEC0813", "This user type may see aggregate data only")
+USER_TYPE_NOT_GRANTED = ErrorCode(
+    "WSEC0814", "The organisation is not granted the user type it claims"
+)
+ACTION_NOT_PERMITTED = ErrorCode("WSEC0815", "This user type may not do this")
 
 EMPTY_REQUEST = ErrorCode("WSEC0901", "The request body is empty", 400)
 NOT_WELL_FORMED = ErrorCode("WSEC0902", "The request is not well-formed XML", 400)
@@ -98,6 +111,13 @@ DOMAIN_FAULTS: dict[type[exceptions.DomainError], ErrorCode] = {
     exceptions.DomainError: INTERNAL,
     exceptions.BatchCountMismatch: BATCH_COUNT_MISMATCH,
     exceptions.JobNotFound: JOB_NOT_FOUND,
+    exceptions.LearnerNotVerified: NOT_VERIFIED,
+    exceptions.AccessRefused: ACCESS_REFUSED,
+    exceptions.NotOwnRecord: NOT_OWN_RECORD,
+    exceptions.NoRelation: NO_RELATION,
+    exceptions.AggregateOnly: AGGREGATE_ONLY,
+    exceptions.UserTypeNotGranted: USER_TYPE_NOT_GRANTED,
+    exceptions.ActionNotPermitted: ACTION_NOT_PERMITTED,
 }
 
 #: Each domain outcome's response code on the wire.
@@ -125,6 +145,13 @@ OUTCOME_CODES: dict[Outcome, str] = {
     Outcome.BATCH_ACCEPTED: "WSRC0030",
     Outcome.BATCH_PENDING: "WSRC0031",
     Outcome.BATCH_FINISHED: "WSRC0032",
+    # Learning records: found, found under the master of a linked ULN (as finds answer it),
+    # not shared by the learner, details not verified (the spec's codes, as response codes).
+    Outcome.RECORD_FOUND: "WSRC0004",
+    Outcome.RECORD_LINKED: "WSRC0022",
+    Outcome.NOT_SHARED: NO_SHARING.code,
+    Outcome.RECORD_NOT_VERIFIED: NOT_VERIFIED.code,
+    Outcome.SUBSET_UPDATED: "WSRC0006",
 }
 
 

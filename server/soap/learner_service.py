@@ -12,13 +12,16 @@ from typing import Any
 
 from lxml import etree
 
+from miap.server.access import learner_record
+from miap.server.access.policy import Action
 from miap.server.matching.engine import Demographics, FindResult, VerifyQuery
-from miap.server.namespaces import FINDMSG, LEARNER, REGMSG, REPORTMSG, qname
+from miap.server.namespaces import FINDMSG, LEARNER, LEARNERREC, REGMSG, REPORTMSG, qname
 from miap.server.outcomes import Outcome
 from miap.server.register import learners, merging
 from miap.server.register.fields import LEARNER_COLUMNS, parse_date
 from miap.server.soap import contract, faults
 from miap.server.soap.faults import ServiceFault, code_of
+from miap.server.soap.learning_events import event_element
 from miap.server.soap.operations import Call, Operation, Reply
 from miap.server.soap.wire import append, fields, fill
 from miap.storage.models import Learner
@@ -101,6 +104,7 @@ def find_reply(
 
 def learner_by_uln(call: Call) -> Reply:
     request = fields(call.payload)
+    call.allow(Action.FIND, request["ULN"])
     result = learners.find_by_uln(
         call.reads or call.session,
         call.matcher,
@@ -113,6 +117,7 @@ def learner_by_uln(call: Call) -> Reply:
 
 def learner_by_demographics(call: Call) -> Reply:
     request = fields(call.payload)
+    call.allow(Action.FIND)
     query = Demographics(
         given_name=request["GivenName"],
         family_name=request["FamilyName"],
@@ -125,6 +130,7 @@ def learner_by_demographics(call: Call) -> Reply:
 
 
 def register_single_learner(call: Call) -> Reply:
+    call.allow(Action.REGISTER)
     details = learner_details(child(call.payload, "Learner"))
     code, uln = learners.register(call.session, call.matcher, details, call.caller.ukprn)
     response = etree.Element(qname(REGMSG, "RegisterLearnerResponse"), nsmap={"reg": REGMSG})
@@ -137,6 +143,7 @@ def update_single_learner(call: Call) -> Reply:
     element = child(call.payload, "Learner")
     request = fields(element)
     uln = request["ULN"]
+    call.allow(Action.UPDATE, uln)
     code = learners.update(
         call.session, learner_details(element), uln, int(request["VersionNumber"])
     )
@@ -147,6 +154,7 @@ def update_single_learner(call: Call) -> Reply:
 
 def verify_learner(call: Call) -> Reply:
     request = fields(child(call.payload, "LearnerToVerify"))
+    call.allow(Action.FIND, request["ULN"])
     query = VerifyQuery(
         given_name=request["GivenName"],
         family_name=request["FamilyName"],
@@ -172,6 +180,7 @@ def verify_learner(call: Call) -> Reply:
 
 
 def retrieve_ulns(call: Call) -> Reply:
+    call.allow(Action.FIND)
     wanted = [(element.text or "").strip() for element in child(call.payload, "ULNsToRetrieve")]
     response = etree.Element(qname(REPORTMSG, "RetrieveULNsResponse"), nsmap={"rep": REPORTMSG})
     retrieved = etree.SubElement(response, "RetrievedULNs")
@@ -193,6 +202,7 @@ def retrieve_ulns(call: Call) -> Reply:
 
 
 def _report_range(call: Call) -> tuple[dict[str, str | None], dt.date, dt.date | None]:
+    call.allow(Action.REPORT)
     request = fields(call.payload)
     from_date = parse_date(request["FromDate"], "FromDate")
     to_date = parse_date(request.get("ToDate"), "ToDate")
@@ -262,6 +272,42 @@ def deleted_ulns(call: Call) -> Reply:
     return Reply(response, code_of(code), [uln for uln, _ in entries])
 
 
+# -- the learner record -----------------------------------------------------------------------
+
+_INCOMING = ("ULN", "FamilyName", "GivenName", "DateOfBirth", "Gender", "LastKnownPostCode")
+
+
+def get_learner_record(call: Call) -> Reply:
+    """The learner's details and learning events, as the access policy, the learner's consent
+    and the events' restrictions let this caller see them (``server/access``)."""
+    request = fields(call.payload)
+    record = learner_record.read_record(
+        call.session,
+        call.matcher,
+        call.caller,
+        request["ULN"],
+        request["GivenName"],
+        request["FamilyName"],
+        parse_date(request["DateOfBirth"], "DateOfBirth"),
+        request["Gender"],
+    )
+    call.acting = record.user_type
+    response = etree.Element(qname(LEARNERREC, "GetLearnerRecordResp"), nsmap={"rec": LEARNERREC})
+    append(response, "ResponseCode", record.outcome)
+    for name in _INCOMING:
+        append(response, f"Incoming{name}", request.get(name) or "")
+    if record.learner is not None:
+        learner = record.learner
+        shown = etree.SubElement(response, "LearnerRecord")
+        linked = merging.linked_ulns(call.session, [learner]).get(learner.id, [])
+        substituted = record.outcome == Outcome.RECORD_LINKED
+        shown.append(learner_element(learner, linked, substituted))
+        events = etree.SubElement(shown, "LearningEvents")
+        for event in record.events:
+            event_element(events, event, LEARNERREC, qualified=False)
+    return Reply(response, code_of(record.outcome), record.disclosed)
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("learnerByULN", qname(FINDMSG, "FindLearnerByULN"), learner_by_uln),
     Operation(
@@ -279,6 +325,7 @@ OPERATIONS: tuple[Operation, ...] = (
         merged_unmerged_ulns,
     ),
     Operation("getDeletedULNsReport", qname(REPORTMSG, "GetDeletedULNs"), deleted_ulns),
+    Operation("getLearnerRecord", qname(LEARNERREC, "GetLearnerRecord"), get_learner_record),
 )
 
 from miap.server.soap.batch_service import BATCH_OPERATIONS  # noqa: E402 - after OPERATIONS

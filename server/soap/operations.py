@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 from sqlalchemy.orm import Session
 
+from miap.server.access.policy import Action, Decision, decide
 from miap.server.matching.engine import Matcher
 from miap.server.register.auth import Caller
 from miap.storage.reads import Reads
@@ -23,6 +24,7 @@ READ_ONLY = frozenset(
         "retrieveULNs",
         "getMergedUnmergedULNsReport",
         "getDeletedULNsReport",
+        "getLearnerRecord",
     }
 )
 
@@ -37,6 +39,14 @@ class Call:
     caller: Caller
     payload: etree._Element
     reads: Reads | None = None
+    #: The user type the access policy let the caller act as (for the audit entry).
+    acting: str | None = None
+
+    def allow(self, action: Action, uln: str | None = None) -> Decision:
+        """Ask the access policy; raise its refusal, or note the type the caller acts as."""
+        decision = decide(self.session, self.caller, action, uln)
+        self.acting = decision.user_type
+        return decision.enforce()
 
 
 @dataclass
