@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from miap.client import batchfile
+from miap.client import batchfile, sif_agent
 from miap.client.codes import FAILURE_FLAGS, GENDERS, describe
 from miap.client.exceptions import (
     LrsConnectionError,
@@ -239,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the jobs go on, and the JobIDs are printed",
     )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sif_agent.add_parser(commands)
     return parser
 
 
@@ -559,6 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2, already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command == "sif-agent":
+        return sif_agent.run(args)
     as_json = getattr(args, "json", False)
     try:
         client = make_client(args)

@@ -160,3 +160,14 @@ def test_finished_jobs_past_retention_are_purged_and_nothing_else(db):
         assert queue.get_job(session, recent) is not None
         assert queue.progress(session, running).total == 2
     assert Worker(db, {k: Doubler()}, retention_days=0).purge() == 0
+
+
+def test_items_enqueued_not_before_a_time_wait_for_it(db):
+    k = kind()
+    soon = utcnow() + dt.timedelta(seconds=30)
+    job = enqueue(db, k, [1], not_before=soon)
+    with db.transaction() as session:
+        assert queue.claim(session, "a", [k], 10, lease_seconds=60) == []
+    later = soon + dt.timedelta(seconds=1)
+    with db.transaction() as session:
+        assert [j for _, j in queue.claim(session, "a", [k], 10, 60, now=later)] == [job]

@@ -35,6 +35,8 @@ from miap.storage.models import WorkItem, WorkJob, utcnow
 
 PENDING = "pending"
 DONE = "done"
+#: The lease owner of items enqueued with ``not_before``, until that time.
+NOT_BEFORE = "not-before"
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,13 @@ def enqueue(
     owner: str | None = None,
     params: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
+    not_before: dt.datetime | None = None,
 ) -> WorkJob:
     """Add a job of ``kind`` with one item per payload (any JSON value), in ``session``'s
     transaction. A job with ``idempotency_key`` already there is returned as it is, and nothing
-    is added (a retried submission); no key means a new job every time."""
+    is added (a retried submission); no key means a new job every time. ``not_before`` holds
+    the items back until then (a retry's back-off): they start out leased until that time, and
+    a claim takes only items whose lease is free or expired."""
     key = idempotency_key or f"uuid:{uuid.uuid4().hex}"
     if idempotency_key is not None:
         existing = session.scalars(select(WorkJob).where(WorkJob.idempotency_key == key)).first()
@@ -99,6 +104,8 @@ def enqueue(
                 "payload": json.dumps(payload, ensure_ascii=False),
                 "status": PENDING,
                 "attempts": 0,
+                "lease_owner": NOT_BEFORE if not_before else None,
+                "lease_expires": not_before,
             }
             for seq, payload in enumerate(payloads)
         ],
