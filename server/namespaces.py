@@ -17,7 +17,16 @@ REPORTMSG = _LRS + "reportmsg"
 LEARNERREC = _LRS + "learnerrec"
 EXCEPTIONS = _LRS + "exceptions"
 
+# The PLR service (LearnerServiceR9), a .NET data-contract service.
+TEMPURI = "http://tempuri.org/"
+PLR_INTERFACE = "http://schemas.datacontract.org/2004/07/Amor.Qcf.Service.Interface"
+PLR_MODEL = "http://api.lrs.qcf.gov.uk/model"
+PLR_FAULTS = "http://api.lrs.qcf.gov.uk/faults"
+
 #: Schema file name (without ``.xsd``) for each message namespace we publish.
+#: The UK Register of Learning Providers' provider query (retrieveAllProviders).
+UKRLP = "http://ukrlp.co.uk.server.ws.v3"
+
 SCHEMA_FILES = {
     LEARNER: "learner",
     FINDMSG: "findmsg",
@@ -25,7 +34,13 @@ SCHEMA_FILES = {
     BATCHMSG: "batchmsg",
     VLDMSG: "vldmsg",
     REPORTMSG: "reportmsg",
+    LEARNERREC: "learnerrec",
     EXCEPTIONS: "exceptions",
+    TEMPURI: "plr",
+    PLR_INTERFACE: "plr_interface",
+    PLR_MODEL: "plr_model",
+    PLR_FAULTS: "plr_faults",
+    UKRLP: "ukrlp",
 }
 
 
