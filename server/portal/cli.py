@@ -1,17 +1,105 @@
-"""PLACEHOLDER (scaffolding, replaced by the portal work): ``miap portal``."""
+"""``miap portal …``: portal accounts from the command line.
+
+miap portal user add --email E --role admin|registrar|viewer --ukprn N [--base-url URL]
+miap portal user add --email E --role service-admin [--base-url URL]
+miap portal user unlock --email E
+miap portal learner-code --uln ULN [--base-url URL]
+miap portal purge-sessions
+
+Each account starts inactive: the command prints a one-time activation link (7 days) on which
+the user sets their password. Only the link's code is secret; nothing else is printed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+from urllib.parse import urlsplit
 
+from sqlalchemy import select
+
+from miap.server.commands import action
+from miap.server.exceptions import AdminRefusal
+from miap.server.portal import accounts, web
+from miap.server.portal.sessions import Sessions
 from miap.server.settings import Settings
+from miap.storage.engine import Database
+from miap.storage.portal import PortalUser
 
 COMMANDS = ("portal",)
 
 
+def _who() -> str:
+    try:
+        return f"cli {getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def add_parser(subparsers) -> None:  # noqa: ANN001 - argparse's private type
-    subparsers.add_parser("portal", help="not built yet")
+    portal = subparsers.add_parser("portal", help="portal accounts (docs/portal.md)")
+    actions = portal.add_subparsers(dest="action", required=True)
+
+    def base_url(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--base-url",
+            help="the portal's public address, for the link (default: from --public-url "
+            "settings, else http://HOST:PORT of miap serve)",
+        )
+
+    user = actions.add_parser("user", help="staff accounts")
+    users = user.add_subparsers(dest="user_action", required=True)
+    add = action(users, "add", "add a provider user or a service administrator")
+    add.add_argument("--email", required=True)
+    add.add_argument("--role", required=True, choices=accounts.ROLES)
+    add.add_argument("--ukprn", help="the provider (not for service-admin)")
+    base_url(add)
+    unlock = action(users, "unlock", "unlock an account locked by failed sign-ins")
+    unlock.add_argument("--email", required=True)
+    code = action(actions, "learner-code", "a learner's one-time activation link")
+    code.add_argument("--uln", required=True)
+    base_url(code)
+    action(actions, "purge-sessions", "delete expired sessions")
+
+
+def _link(args: argparse.Namespace, settings: Settings, code: str) -> str:
+    if args.base_url:
+        base = args.base_url.rstrip("/")
+    elif settings.public_url:
+        parts = urlsplit(settings.public_url)
+        base = f"{parts.scheme}://{parts.netloc}"
+    else:
+        base = f"http://{settings.host}:{settings.port}"
+    return f"{base}{web.PREFIX}/activate/{code}"
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    raise NotImplementedError
+    db = Database(settings.database_url)
+    try:
+        if args.action == "user" and args.user_action == "add":
+            with db.transaction() as session:
+                user, code = accounts.add_staff(session, args.email, args.role, args.ukprn, _who())
+                email = user.email
+            print(f"{email} ({args.role}) added; activation link (once, 7 days):")
+            print(_link(args, settings, code))
+        elif args.action == "user" and args.user_action == "unlock":
+            with db.transaction() as session:
+                user = session.scalars(
+                    select(PortalUser).where(PortalUser.email == args.email.strip().lower())
+                ).first()
+                if user is None:
+                    raise AdminRefusal(f"no portal account {args.email}")
+                accounts.unlock(user)
+            print(f"{args.email} unlocked")
+        elif args.action == "learner-code":
+            with db.transaction() as session:
+                code = accounts.issue_learner_code(session, args.uln, _who())
+            print(f"learner {args.uln}: activation link (once, 7 days):")
+            print(_link(args, settings, code))
+        elif args.action == "purge-sessions":
+            with db.transaction() as session:
+                count = Sessions.purge(session)
+            print(f"{count} expired sessions deleted")
+    finally:
+        db.dispose()
+    return 0

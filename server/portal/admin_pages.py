@@ -1,0 +1,67 @@
+"""The service administrator's pages: the provider register, merges and withdrawals (with
+their reasons, through ``server/register/merging.py``), and the merge and withdrawal reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from miap.server import exceptions
+from miap.server.portal.app import Context, Page
+from miap.server.portal.guard import ADMINISTER, check, outcome_code
+from miap.server.register import merging
+from miap.storage.models import Provider
+from miap.storage.portal import SERVICE
+
+ADMIN = (SERVICE,)
+
+
+def admin(context: Context) -> Response:
+    who = context.who
+    message, errors = None, {}
+    if context.request.method == "POST":
+        form = context.request.form
+        action = form.get("action")
+        reason = form.get("reason", "").strip()
+        by = f"portal {who.name}"[: merging.MAX_BY]
+        try:
+            with context.services.db.transaction() as session:
+                check(session, who, ADMINISTER)
+                if action == "merge":
+                    master, duplicate = (
+                        form.get("master", "").strip(),
+                        form.get("duplicate", "").strip(),
+                    )
+                    merging.merge(session, master, duplicate, reason=reason or None, by=by)
+                    message = f"ULN {duplicate} is merged into {master}."
+                elif action == "withdraw":
+                    uln = form.get("uln", "").strip()
+                    merging.withdraw(session, uln, reason, by)
+                    message = f"ULN {uln} is withdrawn."
+        except exceptions.DomainError as error:
+            errors["reason" if action == "withdraw" else "duplicate"] = str(error)
+            context.audit(f"portal {action}"[:64], outcome_code(error))
+    with context.services.db.reading() as session:
+        check(session, who, ADMINISTER)
+        providers = [
+            (p.ukprn, p.name, p.status)
+            for p in session.scalars(select(Provider).order_by(Provider.ukprn).limit(500))
+        ]
+        since = dt.date.today() - dt.timedelta(days=30)
+        links = merging.link_report(session, since, None)
+        deleted = merging.deleted_report(session, since, None)
+        report = [(e.action, e.master.uln, e.duplicate.uln, e.at) for e in links]
+    return context.render(
+        "admin.html",
+        400 if errors else 200,
+        providers=providers,
+        report=report,
+        deleted=deleted,
+        message=message,
+        errors=errors,
+    )
+
+
+PAGES = [Page("/admin", admin, ("GET", "POST"), kinds=ADMIN)]
