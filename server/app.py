@@ -57,7 +57,7 @@ def make_app(settings: Settings) -> Router:
         {
             SERVICE_PATH: learner_service,
             PLR_PATH: PlrServiceApp(services),
-            PROVIDER_QUERY_PATH: ProviderQueryApp(services),
+            PROVIDER_QUERY_PATH: ProviderQueryApp(services, settings.ukrlp_max_records),
             SIF_PATH: SifZoneApp(services),
             PORTAL_PATH: PortalApp(services),
         },

@@ -57,6 +57,24 @@ class Settings:
         60.0, "how long a worker's claim holds items before another worker may take them"
     )
     work_poll_seconds: float = _setting(0.2, "how often an idle worker looks for new work")
+    ukrlp_max_records: int = _setting(
+        2000, "most provider records one retrieveAllProviders answer carries (more is a fault)"
+    )
+    portal_secure_cookies: bool = _setting(
+        True,
+        "portal session cookies are sent over HTTPS only (browsers also send them to "
+        "http://127.0.0.1 and localhost); set 0 only for plain HTTP on another host",
+    )
+    portal_idle_minutes: int = _setting(30, "a portal session ends after this long without use")
+    portal_session_hours: int = _setting(12, "a portal session ends this long after sign-in")
+    sif_push_timeout: float = _setting(10.0, "seconds to wait for a SIF push agent's answer")
+    sif_backoff_first: float = _setting(
+        1.0, "seconds before the first retry of a failed SIF push (doubling per failure)"
+    )
+    sif_backoff_max: float = _setting(300.0, "longest wait between retries of a SIF push")
+    sif_max_failures: int = _setting(
+        12, "failed SIF pushes in a row after which delivery waits for the agent to come back"
+    )
     work_retention_days: float = _setting(
         30.0,
         "days a finished job (a batch's output, a delivery) is kept before a worker deletes it; "

@@ -50,11 +50,21 @@ def test_migrations_never_import_application_code():
         assert not any(name.startswith("miap") for name in _imports(path)), path.name
 
 
-@pytest.mark.parametrize("package", ["register", "matching", "batches", "census", "work"])
+#: Domain modules that read a file format which is XML (not a transport's envelope): the
+#: college ILR return is an XML file, streamed with lxml.
+XML_FILE_READERS = {"records/ilr.py"}
+
+
+@pytest.mark.parametrize(
+    "package",
+    ["register", "matching", "batches", "census", "work", "access", "records", "ukrlp", "analysis"],
+)
 def test_the_domain_holds_no_xml_and_no_transport(package):
     for path in (REPO / "server" / package).glob("*.py"):
         imported = _imports(path)
-        forbidden = ("lxml", "miap.server.soap", "miap.client")
+        forbidden = ("miap.server.soap", "miap.client")
+        if path.relative_to(REPO / "server").as_posix() not in XML_FILE_READERS:
+            forbidden += ("lxml",)
         assert not any(name.startswith(forbidden) for name in imported), path
 
 

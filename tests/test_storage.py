@@ -17,8 +17,9 @@ from miap.server.register import learners
 from miap.server.register.identifiers import is_valid_uln, random_uln
 from miap.server.soap import faults as errors
 from miap.server.soap.faults import fault_for
+from miap.storage import schema
 from miap.storage.engine import Database
-from miap.storage.models import Base, Learner
+from miap.storage.models import Learner
 from tests.support import synthetic_name
 
 matcher = ScoringMatcher()
@@ -50,7 +51,7 @@ def count(db: Database) -> int:
 
 def test_migrations_build_exactly_the_models(db):
     with db.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection), schema.metadata)
     assert diff == []
 
 

@@ -35,9 +35,11 @@ from miap.server.admin import demo, synth
 from miap.server.analysis import cli as analysis_cli
 from miap.server.app import make_app, make_matcher, make_worker
 from miap.server.census import cli as census_cli
+from miap.server.commands import action
 from miap.server.exceptions import AdminRefusal
 from miap.server.matching.normalise import default_variants
 from miap.server.portal import cli as portal_cli
+from miap.server.portal import demo as portal_demo
 from miap.server.records import cli as records_cli
 from miap.server.register import merging
 from miap.server.serving import serve
@@ -65,37 +67,14 @@ class CliError(Exception):
     """A refusal to report on stderr with exit status 2."""
 
 
-class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` shows each option's default, except where there is none to show."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="miap", description="Learner Registration Service")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(parent, name: str, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
-        sub = parent.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            formatter_class=_DefaultsShown,
-        )
-        sub.add_argument(
-            "--db",
-            dest="database_url",
-            help=f"database URL (default ${env_name('database_url')} or {Settings.database_url})",
-        )
-        return sub
-
     db = commands.add_parser("db", help="database schema").add_subparsers(
         dest="action", required=True
     )
-    command(db, "upgrade", "apply all migrations")
+    action(db, "upgrade", "apply all migrations")
 
     learner = commands.add_parser("learner", help="merge, unmerge and withdraw ULNs")
     learner_actions = learner.add_subparsers(dest="action", required=True)
@@ -103,17 +82,17 @@ def _parser() -> argparse.ArgumentParser:
         ("merge", "merge DUPLICATE into MASTER: finds of DUPLICATE answer with MASTER"),
         ("unmerge", "undo a merge: DUPLICATE answers for itself again"),
     ):
-        sub = command(learner_actions, name, help_text)
+        sub = action(learner_actions, name, help_text)
         sub.add_argument("master", metavar="MASTER", help="the ULN that is kept")
         sub.add_argument("duplicate", metavar="DUPLICATE", help="the duplicate ULN")
         sub.add_argument("--reason", help="why (kept with the merge history)")
         sub.add_argument("--by", help="who is making the change (default: your OS user name)")
-    delete = command(learner_actions, "delete", "withdraw a ULN; it is never issued again")
+    delete = action(learner_actions, "delete", "withdraw a ULN; it is never issued again")
     delete.add_argument("uln", metavar="ULN")
     delete.add_argument("--reason", required=True, help="why the ULN is withdrawn")
     delete.add_argument("--by", help="who is making the change (default: your OS user name)")
 
-    population = command(commands, "synth", "synthetic learners (and noisy searches)")
+    population = action(commands, "synth", "synthetic learners (and noisy searches)")
     population.add_argument("--count", type=int, required=True, help="how many people")
     population.add_argument("--seed", type=int, default=0, help="same seed, same people")
     population.add_argument("--queries", type=int, default=0, help="also write so many searches")
@@ -125,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         ("serve", "serve the LearnerService over HTTP"),
         ("demo", "seed synthetic demo data (idempotent), then serve"),
     ):
-        sub = command(commands, name, help_text)
+        sub = action(commands, name, help_text)
         _setting_flags(sub, SERVE_SETTINGS)
         sub.add_argument(
             "--no-worker",
@@ -137,14 +116,14 @@ def _parser() -> argparse.ArgumentParser:
         if name == "demo":
             sub.add_argument("--learners", type=int, default=300, help="synthetic learners")
 
-    worker = command(commands, "worker", "run a work-queue worker (batch jobs) until stopped")
+    worker = action(commands, "worker", "run a work-queue worker (batch jobs) until stopped")
     _setting_flags(worker, WORK_SETTINGS)
     worker.add_argument("--once", action="store_true", help="do the work queued now, then stop")
     worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
 
     batch = commands.add_parser("batch", help="batch files")
     batch_actions = batch.add_subparsers(dest="action", required=True)
-    batch_import = command(
+    batch_import = action(
         batch_actions,
         "import",
         "register (FUL) or look up (CHK) the learners of a batch file on the server side "
@@ -176,11 +155,18 @@ SERVE_SETTINGS = (
     "public_url",
     "match_weights",
     "name_variants",
+    "ukrlp_max_records",
+    "portal_idle_minutes",
+    "portal_session_hours",
 )
 
 
 #: The settings ``miap worker`` takes as flags.
 WORK_SETTINGS = (
+    "sif_push_timeout",
+    "sif_backoff_first",
+    "sif_backoff_max",
+    "sif_max_failures",
     "work_threads",
     "work_batch_size",
     "work_lease_seconds",
@@ -242,6 +228,8 @@ def _run(args: argparse.Namespace) -> int:
         db = Database(url)
         counts = demo.seed(db, count=args.learners, matcher=make_matcher(settings))
         _print_demo(settings, db, counts)
+        for line in portal_demo.seed(db, demo.DEMO_UKPRN, _portal_url(settings)):
+            print(line)
         db.dispose()
         return _serve(settings)
     if args.command == "synth":
@@ -494,6 +482,12 @@ def _batch_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def _service_url(settings: Settings) -> str:
     return settings.public_url or f"http://{settings.host}:{settings.port}{SERVICE_PATH}"
+
+
+def _portal_url(settings: Settings) -> str:
+    """Where the server is, for the portal's links (its public URL without the service path)."""
+    service = _service_url(settings)
+    return service[: -len(SERVICE_PATH)] if service.endswith(SERVICE_PATH) else service
 
 
 def _print_demo(settings: Settings, db: Database, counts: dict[str, int]) -> None:
