@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from miap.storage.models import AuditEntry
+from tests.conftest import INACTIVE_UKPRN
 from tests.support import run_miap
 from tests.support_plr import (
     AWARDER,
@@ -151,3 +152,23 @@ def test_miap_audit_for_administrators(setup, database_url):
     assert entries(view_audit(url, learner))[0] == ("audit", "CLI", "ops")
     refused = run_miap("audit", "--uln", "1000000044", "--db", database_url, check=False)
     assert refused.returncode == 2 and "not a valid ULN" in refused.stderr
+
+
+def test_grants_are_given_and_withdrawn_from_the_command_line(database_url):
+    grant = run_miap(
+        "access", "grant", "--ukprn", INACTIVE_UKPRN, "--user-type", "AO", "--db", database_url
+    )
+    assert grant.stdout.strip() == f"AO granted for {INACTIVE_UKPRN}"
+    again = run_miap(
+        "access", "grant", "--ukprn", INACTIVE_UKPRN, "--user-type", "AO", "--db", database_url
+    )
+    assert again.stdout.strip() == f"AO unchanged for {INACTIVE_UKPRN}"
+    revoke = run_miap(
+        "access", "revoke", "--ukprn", INACTIVE_UKPRN, "--user-type", "AO", "--db", database_url
+    )
+    assert revoke.stdout.strip() == f"AO revoked for {INACTIVE_UKPRN}"
+    unknown = run_miap(
+        "access", "grant", "--ukprn", "19999999", "--user-type", "LNR", "--db", database_url,
+        check=False,
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "no provider with UKPRN 19999999" in unknown.stderr

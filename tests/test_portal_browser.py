@@ -393,3 +393,6 @@ def test_the_other_pages_pass_axe(pages, server):
     pages.open("/admin")
     assert "Providers" in pages.text()
     pages.shot("admin")
+    pages.open("/admin/analysis")
+    assert "Table" in pages.text()
+    pages.shot("analysis")

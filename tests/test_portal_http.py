@@ -364,6 +364,12 @@ def test_service_admin_merges_and_withdraws_with_reasons(server, db, registrar):
     assert rows[duplicate] and withdrawn is not None
     # A provider user may not open the administrator's page.
     assert provider.get("/admin").status_code == 403
+    # The analysts' tables: counts under disclosure control, and nothing about a person.
+    table = admin.get("/admin/analysis?query=learners")
+    assert table.status_code == 200 and "Learners by age band" in table.text
+    assert master not in table.text and duplicate not in table.text
+    assert admin.get("/admin/analysis?query=nothing").status_code == 404
+    assert provider.get("/admin/analysis").status_code == 403
 
 
 @pytest.mark.parametrize(

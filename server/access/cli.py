@@ -1,6 +1,8 @@
-"""``miap audit``: who read or changed a learner's record, for administrators.
+"""``miap audit``: who read or changed a learner's record, for administrators; ``miap access``:
+the organisations granted a user type other than ORG (docs/access.md).
 
 miap audit --uln ULN [--page N] [--page-size N] [--by NAME] [--db URL]
+miap access grant|revoke --ukprn N --user-type LNR|AO [--db URL]
 
 Every entry of the learner (and of ULNs merged into them), newest first, one per line: when,
 route, organisation (UKPRN), user type, user name, operation, outcome, the ULN. Reading it is
@@ -13,15 +15,15 @@ import argparse
 import getpass
 import uuid
 
-from miap.server.access import audit_view, learner_record
-from miap.server.commands import DefaultsShown, add_db_flag
+from miap.server.access import audit_view, grants, learner_record
+from miap.server.commands import DefaultsShown, action, add_db_flag
 from miap.server.exceptions import AdminRefusal
 from miap.server.register import audit, learners
 from miap.server.register.identifiers import is_valid_uln
 from miap.server.settings import Settings
 from miap.storage.engine import Database
 
-COMMANDS = ("audit",)
+COMMANDS = ("audit", "access")
 
 
 def _who() -> str:
@@ -43,12 +45,23 @@ def add_parser(subparsers) -> None:  # noqa: ANN001 - argparse's private type
     parser.add_argument("--page-size", type=int, default=50, help="entries per page")
     parser.add_argument("--by", default=_who(), help="who the audit records this reading as")
     add_db_flag(parser)
+    access = subparsers.add_parser("access", help="grant an organisation the LNR or AO user type")
+    actions = access.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("grant", "let an organisation act as LNR (a learner portal) or AO (an awarding body)"),
+        ("revoke", "withdraw a grant; it holds from the organisation's next request"),
+    ):
+        sub = action(actions, name, text)
+        sub.add_argument("--ukprn", required=True)
+        sub.add_argument("--user-type", required=True, choices=grants.GRANTABLE)
 
 
 _HEADER = ("at", "route", "ukprn", "type", "user", "operation", "outcome", "uln")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "access":
+        return _access(args, settings)
     if not is_valid_uln(args.uln):
         raise AdminRefusal(f"{args.uln!r} is not a valid ULN")
     if args.page < 1 or not 1 <= args.page_size <= 1000:
@@ -90,4 +103,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
     print(f"# page {page.index} of {page.count}, {page.total} entries")
+    return 0
+
+
+def _access(args: argparse.Namespace, settings: Settings) -> int:
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            if args.action == "grant":
+                changed = grants.grant(session, args.ukprn, args.user_type, _who())
+            else:
+                changed = grants.revoke(session, args.ukprn, args.user_type)
+    finally:
+        db.dispose()
+    done = "granted" if args.action == "grant" else "revoked"
+    print(f"{args.user_type} {done if changed else 'unchanged'} for {args.ukprn}")
     return 0

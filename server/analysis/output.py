@@ -15,34 +15,16 @@ matplotlib.use("Agg")  # no display: files only
 
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 
-from miap.server.analysis.disclosure import published_text  # noqa: E402
+from miap.server.analysis.published import published_rows  # noqa: E402
 from miap.server.analysis.queries import Result  # noqa: E402
 
 #: Most rows a stacked chart draws one by one; the rest are drawn together as "other rows".
 CHART_ROWS = 10
-TOTAL = "Total"
 
 
 def write_csv(result: Result, path: Path) -> None:
-    table = result.table
     with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        header = [*table.row_dims, *map(str, table.columns)]
-        if table.row_totals is not None:
-            header.append(TOTAL)
-        header += [name for name, _ in result.derived]
-        writer.writerow(header)
-        for r, row in enumerate(table.rows):
-            line = [*map(str, row), *map(published_text, table.cells[r])]
-            if table.row_totals is not None:
-                line.append(published_text(table.row_totals[r]))
-            line += [values[r] for _, values in result.derived]
-            writer.writerow(line)
-        totals = [TOTAL, *[""] * (len(table.row_dims) - 1)]
-        totals += map(published_text, table.column_totals)
-        if table.row_totals is not None:
-            totals.append(published_text(table.grand_total))
-        writer.writerow(totals + [""] * len(result.derived))
+        csv.writer(out).writerows(published_rows(result))
 
 
 def _label(row: tuple) -> str:

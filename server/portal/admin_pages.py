@@ -1,5 +1,7 @@
 """The service administrator's pages: the provider register, merges and withdrawals (with
-their reasons, through ``server/register/merging.py``), and the merge and withdrawal reports."""
+their reasons, through ``server/register/merging.py``), the merge and withdrawal reports, and
+the analysts' published tables (``server/analysis/``: aggregates under disclosure control,
+never an individual)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from miap.server import exceptions
+from miap.server.analysis import queries
+from miap.server.analysis.published import published_rows
 from miap.server.portal.app import Context, Page
 from miap.server.portal.guard import ADMINISTER, check, outcome_code
 from miap.server.register import merging
+from miap.server.register.audit import PORTAL
 from miap.storage.models import Provider
 from miap.storage.portal import SERVICE
 
@@ -34,11 +39,13 @@ def admin(context: Context) -> Response:
                         form.get("master", "").strip(),
                         form.get("duplicate", "").strip(),
                     )
-                    merging.merge(session, master, duplicate, reason=reason or None, by=by)
+                    merging.merge(
+                        session, master, duplicate, reason=reason or None, by=by, route=PORTAL
+                    )
                     message = f"ULN {duplicate} is merged into {master}."
                 elif action == "withdraw":
                     uln = form.get("uln", "").strip()
-                    merging.withdraw(session, uln, reason, by)
+                    merging.withdraw(session, uln, reason, by, route=PORTAL)
                     message = f"ULN {uln} is withdrawn."
         except exceptions.DomainError as error:
             errors["reason" if action == "withdraw" else "duplicate"] = str(error)
@@ -64,4 +71,31 @@ def admin(context: Context) -> Response:
     )
 
 
-PAGES = [Page("/admin", admin, ("GET", "POST"), kinds=ADMIN)]
+def analysis(context: Context) -> Response:
+    """One analysts' query, published as ``miap analyse`` writes it (the query's name is the
+    only thing in the URL; the table holds counts only)."""
+    name = context.request.args.get("query", next(iter(queries.QUERIES)))
+    if name not in queries.QUERIES:
+        return context.render(
+            "error.html", 404, title="Page not found", message=f"There is no table named {name!r}."
+        )
+    with context.services.db.reading() as session:
+        check(session, context.who, ADMINISTER)
+        rows = published_rows(queries.run(session, name))
+    context.audit(f"portal analysis {name}"[:64], "OK")
+    return context.render(
+        "analysis.html",
+        items=[
+            {"value": key, "text": query.description, "selected": key == name}
+            for key, query in queries.QUERIES.items()
+        ],
+        caption=queries.QUERIES[name].description.capitalize(),
+        header=rows[0],
+        rows=rows[1:],
+    )
+
+
+PAGES = [
+    Page("/admin", admin, ("GET", "POST"), kinds=ADMIN),
+    Page("/admin/analysis", analysis, kinds=ADMIN),
+]
