@@ -16,7 +16,7 @@ from miap.storage.engine import Database
 from miap.storage.models import AuditEntry, Learner, utcnow
 from miap.storage.portal import PortalSession
 from tests.conftest import POSTGRES_ADMIN_URL, TEST_UKPRN
-from tests.support import postgres_database, run_miap, synthetic_person
+from tests.support import post, postgres_database, run_miap, synthetic_person
 from tests.support_portal import (
     PASSWORD,
     PortalClient,
@@ -26,6 +26,7 @@ from tests.support_portal import (
     portal_url,
     signed_in,
 )
+from tests.test_auth import find
 
 OTHER_UKPRN = "10099021"
 _CODE = re.compile(r'data-code="([A-Z_]+)"')
@@ -370,6 +371,21 @@ def test_service_admin_merges_and_withdraws_with_reasons(server, db, registrar):
     assert master not in table.text and duplicate not in table.text
     assert admin.get("/admin/analysis?query=nothing").status_code == 404
     assert provider.get("/admin/analysis").status_code == 403
+
+
+def test_service_admin_deactivates_a_provider_refused_at_once_on_the_soap_route(server):
+    ukprn, password = "10000006", "PortalClosePass1"
+    run_miap(
+        "provider", "add", "--db", server.database_url, "--ukprn", ukprn,
+        "--name", "Portal Closed College", "--org-password", password,
+    )  # fmt: skip
+    assert post(server.url, find(ukprn, password)).status == 200
+    admin = signed_in(server, make_user(server, "service-admin", None))
+    changed = admin.post("/admin", {"action": "status", "ukprn": ukprn, "status": "PD1"})
+    assert changed.status_code == 200 and f"Provider {ukprn} now has status PD1" in changed.text
+    assert post(server.url, find(ukprn, password)).fault_code == "WSEC0802"
+    unknown = admin.post("/admin", {"action": "status", "ukprn": "19999998", "status": "PD1"})
+    assert unknown.status_code == 400 and "no provider" in unknown.text
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The service administrator's pages: the provider register, merges and withdrawals (with
+"""The service administrator's pages: the provider register (and providers' status), merges
+and withdrawals (with
 their reasons, through ``server/register/merging.py``), the merge and withdrawal reports, and
 the analysts' published tables (``server/analysis/``: aggregates under disclosure control,
 never an individual)."""
@@ -16,6 +17,7 @@ from miap.server.analysis.published import published_rows
 from miap.server.portal.app import Context, Page
 from miap.server.portal.guard import ADMINISTER, check, outcome_code
 from miap.server.register import merging
+from miap.server.register import providers as provider_register
 from miap.server.register.audit import PORTAL
 from miap.storage.models import Provider
 from miap.storage.portal import SERVICE
@@ -47,8 +49,13 @@ def admin(context: Context) -> Response:
                     uln = form.get("uln", "").strip()
                     merging.withdraw(session, uln, reason, by, route=PORTAL)
                     message = f"ULN {uln} is withdrawn."
+                elif action == "status":
+                    ukprn, status = form.get("ukprn", "").strip(), form.get("status", "")
+                    provider_register.set_status(session, ukprn, status, by=by)
+                    message = f"Provider {ukprn} now has status {status}."
         except exceptions.DomainError as error:
-            errors["reason" if action == "withdraw" else "duplicate"] = str(error)
+            field = {"withdraw": "reason", "status": "ukprn"}.get(action, "duplicate")
+            errors[field] = str(error)
             context.audit(f"portal {action}"[:64], outcome_code(error))
     with context.services.db.reading() as session:
         check(session, who, ADMINISTER)
