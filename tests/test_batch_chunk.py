@@ -22,6 +22,7 @@ from miap.server.outcomes import Outcome
 from miap.server.register import audit, learners
 from miap.storage.models import AuditEntry, Learner, WorkItem, WorkJob
 from tests.conftest import TEST_UKPRN
+from tests.support import synthetic_name
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,13 @@ def answers(session, matcher, batch, chunked: bool, job_type: str = "FUL") -> li
 def test_a_chunk_answers_as_the_engine_one_at_a_time(db, matcher, job_type):
     rng = random.Random(7)
     population = Population(seed=random.randrange(1 << 30))
-    stored = list(population.people(40))
-    strangers = list(population.people(20))
+    # A family-name tag of this run's own: the register is shared with other tests, whose
+    # synthetic people could otherwise be these people's exact twins.
+    tag = synthetic_name()
+    stored, strangers = (
+        [dataclasses.replace(p, family_name=f"{p.family_name}-{tag}") for p in population.people(n)]
+        for n in (40, 20)
+    )
     noise = Noise(population, matcher.variants)
     with db.transaction() as session:
         registered = [put(session, fields_of(person)) for person in stored]
