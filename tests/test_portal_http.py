@@ -380,10 +380,14 @@ def test_service_admin_deactivates_a_provider_refused_at_once_on_the_soap_route(
         "--name", "Portal Closed College", "--org-password", password,
     )  # fmt: skip
     assert post(server.url, find(ukprn, password)).status == 200
+    staff = signed_in(server, make_user(server, "registrar", ukprn))
+    assert staff.get("/find").status_code == 200
     admin = signed_in(server, make_user(server, "service-admin", None))
     changed = admin.post("/admin", {"action": "status", "ukprn": ukprn, "status": "PD1"})
     assert changed.status_code == 200 and f"Provider {ukprn} now has status PD1" in changed.text
     assert post(server.url, find(ukprn, password)).fault_code == "WSEC0802"
+    # Its portal users too, on their very next page.
+    assert staff.get("/find").status_code == 403
     unknown = admin.post("/admin", {"action": "status", "ukprn": "19999998", "status": "PD1"})
     assert unknown.status_code == 400 and "no provider" in unknown.text
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from miap.client.sif_agent import guid, uln_events
 from miap.server.register.identifiers import is_valid_uln
 from miap.storage.models import AuditEntry
+from miap.storage.sif import SifAgent as SifAgentRow
 from tests.support import run_miap
 from tests.support_sif import (
     CheckedListener,
@@ -479,3 +480,16 @@ def test_a_schools_census_pupils_are_its_own_and_reads_are_audited(zone, db, tmp
         ).all()
     assert ("SIF_Request LearnerPersonal", agent.source_id) in rows
     assert ("SIF_Event LearnerPersonal Add", agent.source_id) in rows
+
+
+def test_a_deactivated_providers_agent_is_refused_at_once(zone):
+    agent = zone.agent(None, laestab())
+    assert error_of(agent.register("Pull", versions=("2.4",))) is None
+    with zone.db.transaction() as session:
+        ukprn = session.scalar(
+            select(SifAgentRow.ukprn).where(SifAgentRow.source_id == agent.source_id)
+        )
+    run_miap("provider", "set-status", "--db", zone.db.url, "--ukprn", ukprn, "--status", "PD1")
+    assert error_of(agent.objects("SIF_Subscribe", "LearnerPersonal")) == (4, 1)
+    run_miap("provider", "set-status", "--db", zone.db.url, "--ukprn", ukprn, "--status", "A")
+    assert error_of(agent.objects("SIF_Subscribe", "LearnerPersonal")) is None

@@ -21,10 +21,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from miap.server.exceptions import ActionNotPermitted
+from miap.server.exceptions import ActionNotPermitted, ProviderNotActive
 from miap.server.portal import web
 from miap.server.portal.guard import Refused, entry, may, outcome_code
 from miap.server.portal.sessions import COOKIE, Current, Sessions, Who
+from miap.server.register.auth import require_active
 from miap.server.services import Services
 from miap.storage.portal import PROVIDER
 
@@ -202,10 +203,24 @@ class PortalApp:
             if user.kind not in page.kinds:
                 refusal = ActionNotPermitted(f"a {user.kind} account may not open {request.path}")
                 raise Refused("This page is not for your kind of account.", outcome_code(refusal))
+            if user.kind == PROVIDER:
+                self._require_active_provider(user)
         if request.method == "POST":
             self._check_csrf(context)
         response = page.handler(context)
         return _with_cookie(self, context, response)
+
+    def _require_active_provider(self, user: Who) -> None:
+        """A provider's users are refused at once when its status no longer lets it call
+        (PD1, PD2), as its SOAP and SIF callers are: read on every request."""
+        try:
+            with self.services.db.reading() as session:
+                require_active(session, user.ukprn)
+        except ProviderNotActive as refusal:
+            raise Refused(
+                "Your organisation's registration does not allow it to use the service now.",
+                outcome_code(refusal),
+            ) from None
 
     def _check_csrf(self, context: Context) -> None:
         sent = context.request.form.get("csrf_token", "")

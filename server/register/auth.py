@@ -26,9 +26,12 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from miap.server import exceptions
 from miap.storage.engine import Database
+from miap.storage.models import Provider
 from miap.storage.reads import Reads
 
 #: Provider statuses (UKRLP codes) allowed to call: active and verified.
@@ -64,6 +67,15 @@ class _Flight:
         self.done = threading.Event()
         self.verified = False
         self.error: BaseException | None = None
+
+
+def require_active(session: Session, ukprn: str) -> None:
+    """Refuse a provider whose register status does not allow it to call (PD1, PD2) or that
+    is not on the register: read on every request by the routes that authenticate their
+    callers otherwise (SIF agents, portal users), so a status change holds at once there too."""
+    status = session.scalar(select(Provider.status).where(Provider.ukprn == ukprn))
+    if status not in ACTIVE_STATUSES:
+        raise exceptions.ProviderNotActive(f"UKPRN {ukprn} status {status or 'unknown'}")
 
 
 class Authenticator:

@@ -90,6 +90,8 @@ DOMAIN_PROBLEMS: dict[type[exceptions.DomainError], Problem] = {
     exceptions.InvalidUln: Problem.INVALID_VALUE,
     exceptions.DetailsNotStorable: Problem.INVALID_VALUE,
     exceptions.UlnsExhausted: Problem.SYSTEM,
+    # A deactivated provider's agents (PD1, PD2): refused like any other access.
+    exceptions.ProviderNotActive: Problem.ACCESS_REFUSED,
 }
 
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from miap.server.exceptions import DomainError
+from miap.server.register.auth import require_active
 from miap.server.services import Services
 from miap.server.sif import agents, routing
 from miap.server.sif.agents import SecretChecker
@@ -92,6 +93,8 @@ class SifZoneApp:
                     "SIF_SourceId is not the SourceId this message was authenticated as",
                 )
             with self.services.db.transaction() as session:
+                # The agent's provider may have been deactivated since its last message.
+                require_active(session, agent.ukprn)
                 context = routing.Context(
                     session,
                     self.services,
