@@ -15,6 +15,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 
+from miap.server.bodies import BodyRefused, read_body
 from miap.server.exceptions import DomainError
 from miap.server.register.auth import require_active
 from miap.server.services import Services
@@ -126,18 +127,11 @@ class SifZoneApp:
         return serialise(ack(version, agent.source_id, msg_id, error=error))
 
     def _read_body(self, environ: dict) -> bytes:
-        limit = self.services.settings.max_body_bytes
         try:
-            declared = int(environ.get("CONTENT_LENGTH") or -1)
-        except ValueError:
-            raise HttpRefusal("400 Bad Request", "Content-Length is not a number") from None
-        if declared > limit:
-            raise HttpRefusal("413 Content Too Large", f"the limit is {limit} bytes")
-        stream = environ["wsgi.input"]
-        body = stream.read(declared) if declared >= 0 else stream.read(limit + 1)
-        if len(body) > limit:
-            raise HttpRefusal("413 Content Too Large", f"the limit is {limit} bytes")
-        return body
+            return read_body(environ, self.services.settings.max_body_bytes)
+        except BodyRefused as refused:
+            status = "413 Content Too Large" if refused.too_large else "400 Bad Request"
+            raise HttpRefusal(status, str(refused)) from None
 
 
 def _unauthorised(zone_name: str) -> HttpRefusal:

@@ -21,6 +21,7 @@ from typing import NamedTuple
 from urllib.parse import parse_qs
 from wsgiref.util import request_uri
 
+from miap.server.bodies import BodyRefused, read_body
 from miap.server.exceptions import AccessRefused, DomainError
 from miap.server.register import audit
 from miap.server.services import Services
@@ -145,19 +146,11 @@ class SoapService:
         return document
 
     def _read_body(self, environ: dict) -> bytes:
-        limit = self.settings.max_body_bytes
-        stream = environ["wsgi.input"]
         try:
-            declared = int(environ.get("CONTENT_LENGTH") or -1)
-        except ValueError:
-            raise ServiceFault(faults.BAD_ENVELOPE, "Content-Length is not a number") from None
-        if declared > limit:
-            _drain(stream, min(declared, DRAIN_LIMIT))
-            raise ServiceFault(faults.TOO_LARGE, f"Limit {limit} bytes, declared {declared}")
-        body = stream.read(declared) if declared >= 0 else stream.read(limit + 1)
-        if len(body) > limit:
-            raise ServiceFault(faults.TOO_LARGE, f"Limit {limit} bytes")
-        return body
+            return read_body(environ, self.settings.max_body_bytes, DRAIN_LIMIT)
+        except BodyRefused as refused:
+            fault = faults.TOO_LARGE if refused.too_large else faults.BAD_ENVELOPE
+            raise ServiceFault(fault, str(refused)) from None
 
     def _dispatch(self, payload, request_id: str) -> Reply:  # noqa: ANN001
         operation = self.operations.get(payload.tag)
@@ -245,15 +238,6 @@ def _validate_response(reply: Reply) -> None:
         raise ServiceFault(
             faults.INTERNAL, f"Outbound message breaks the contract: {fault.further_details}"
         ) from None
-
-
-def _drain(stream, size: int) -> None:  # noqa: ANN001
-    remaining = size
-    while remaining > 0:
-        chunk = stream.read(min(remaining, 1 << 16))
-        if not chunk:
-            break
-        remaining -= len(chunk)
 
 
 def _status(code: int) -> str:

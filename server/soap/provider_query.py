@@ -31,6 +31,7 @@ from wsgiref.util import request_uri
 from lxml import etree
 
 from miap.server import exceptions
+from miap.server.bodies import BodyRefused, read_body
 from miap.server.namespaces import SOAP_ENV, UKRLP, XSD, qname
 from miap.server.services import Services
 from miap.server.soap import contract, xmlsafe
@@ -391,18 +392,12 @@ class ProviderQueryApp:
         return document
 
     def _read_body(self, environ: dict) -> bytes:
-        limit = self.services.settings.max_body_bytes
         try:
-            declared = int(environ.get("CONTENT_LENGTH") or -1)
-        except ValueError:
-            raise QueryFault("envelope", "Content-Length is not a number") from None
-        if declared > limit:
-            raise QueryFault("too_large", f"Limit {limit} bytes, declared {declared}")
-        stream = environ["wsgi.input"]
-        body = stream.read(declared) if declared >= 0 else stream.read(limit + 1)
-        if len(body) > limit:
-            raise QueryFault("too_large", f"Limit {limit} bytes")
-        return body
+            return read_body(environ, self.services.settings.max_body_bytes)
+        except BodyRefused as refused:
+            raise QueryFault(
+                "too_large" if refused.too_large else "envelope", str(refused)
+            ) from None
 
     def _answer(self, body: bytes, request_id: str) -> bytes:
         try:
