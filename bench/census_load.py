@@ -10,7 +10,7 @@ Scenarios (each on a fresh database unless ``--db`` is given):
 * ``grown``: ``count`` other pupils into a register already holding ``count`` learners
   (seeded with ``bench/seed.py``, not timed).
 
-The load runs as a real ``miap census load`` process (``python -m miap.server.census.cli``);
+The load runs as a real ``miap census load`` process (``python -m miap.server.admin.cli``);
 its wall time and peak RSS (``getrusage`` of the child) are reported, with the load's own
 line of seconds per phase (staging, preparing, settling, finishing). The synthetic file is
 written first and not timed. Only synthetic pupils. The machine is shared: note ``uptime``'s
@@ -20,8 +20,6 @@ load average with each figure.
 from __future__ import annotations
 
 import argparse
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import seed as seeding  # noqa: E402
+from bench.processes import timed_miap  # noqa: E402
 from miap.server.census import synthetic  # noqa: E402
 from miap.storage import migrations  # noqa: E402
 
@@ -46,18 +45,9 @@ def write_file(path: Path, count: int, seed: int, first: int) -> float:
 
 def timed_load(url: str, path: Path, year: str) -> tuple[float, float, str]:
     """Seconds, peak RSS in MiB, and the summary line of one ``miap census load``."""
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "miap.server.census.cli", "census", "load", str(path),
-         "--db", url, "--academic-year", year, "--no-progress"],
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"load failed:\n{result.stdout}\n{result.stderr}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, rss, result.stdout.strip()
+    return timed_miap(
+        "census", "load", str(path), "--db", url, "--academic-year", year, "--no-progress"
+    )
 
 
 def fresh_database(stack: ExitStack, args: argparse.Namespace, name: str) -> str:

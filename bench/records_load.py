@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import seed as seeding  # noqa: E402
+from bench.processes import timed_miap  # noqa: E402
 from miap.server.records import synthetic  # noqa: E402
 from miap.storage import migrations  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
@@ -83,18 +82,10 @@ def write_files(folder: Path, ulns: list[str], per_learner: int) -> dict[str, tu
 
 def timed_load(url: str, path: Path, extra: list[str]) -> tuple[float, float, str]:
     """Seconds, peak RSS in MiB (of the largest child so far), and the load's summary."""
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "miap.server.admin.cli", "records", "load", str(path),
-         *extra, "--db", url, "--no-progress", "--rejects", str(path) + ".rejects.csv"],
-        capture_output=True,
-        text=True,
+    return timed_miap(
+        "records", "load", str(path), *extra, "--db", url, "--no-progress",
+        "--rejects", str(path) + ".rejects.csv",
     )  # fmt: skip
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"load failed:\n{result.stdout}\n{result.stderr}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, rss, result.stdout.strip()
 
 
 def database(stack: ExitStack, args: argparse.Namespace, folder: Path) -> str:

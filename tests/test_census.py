@@ -398,7 +398,7 @@ def test_clashing_ulns_are_redrawn_and_every_issue_is_audited_once(cdb, tmp_path
 
 def run_miap_census(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "miap.server.census.cli", "census", *args],
+        [sys.executable, "-m", "miap.server.admin.cli", "census", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -445,7 +445,7 @@ def test_a_load_killed_mid_run_resumes_without_duplicates(census_url, tmp_path):
             out.write(",".join(rows[5]) + "\n")
         before = learner_count(db)
         command = [
-            sys.executable, "-m", "miap.server.census.cli", "census", "load", str(path),
+            sys.executable, "-m", "miap.server.admin.cli", "census", "load", str(path),
             "--db", census_url, "--chunk", "200", "--no-progress",
         ]  # fmt: skip
         # killed while staging the file, then while settling it

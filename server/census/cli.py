@@ -120,20 +120,3 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if summary.phases:
         print("  " + ", ".join(f"{name} {took:.1f} s" for name, took in summary.phases.items()))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m miap.server.census.cli load …``: the same as ``miap census load …``."""
-    parser = argparse.ArgumentParser(prog="miap")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        settings = Settings.load(database_url=args.database_url)
-    except ValueError as error:
-        print(f"miap: error: {error}", file=sys.stderr)
-        return 2
-    return run(args, settings)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
