@@ -33,15 +33,13 @@ from sqlalchemy import func, select
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.seed import seed  # noqa: E402
+from bench import lookup_throughput  # noqa: E402
 from miap.server.portal import accounts  # noqa: E402
 from miap.server.register.auth import hash_password  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
 from miap.storage.models import Learner  # noqa: E402
-from tests.support import free_port, postgres_database, run_miap, spawn  # noqa: E402
+from tests.support import free_port, postgres_database, spawn  # noqa: E402
 
-UKPRN = "10000009"
-ORG_PASSWORD = "BenchPassword001"
 USER_PASSWORD = "Bench-Portal-Password-1"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -118,28 +116,20 @@ def sample(url: str, count: int, rng: random.Random) -> list[dict[str, str]]:
 
 
 def prepare(url: str, size: int, users: int, seed_value: int) -> list[str]:
-    run_miap("db", "upgrade", "--db", url)
-    run_miap(
-        "provider",
-        "add",
-        "--db",
-        url,
-        "--ukprn",
-        UKPRN,
-        "--name",
-        "Benchmark College",
-        "--org-password",
-        ORG_PASSWORD,
-    )
-    seeded = seed(url, size, seed_value, UKPRN, progress=False)
-    print(f"seeded {size:,} learners in {seeded.seconds:.1f} s", file=sys.stderr)
+    """The lookup bench's register (its provider and ``size`` learners), and ``users``
+    signed-up viewers of that provider; their e-mail addresses."""
+    lookup_throughput.prepare(url, size, seed_value)
     db = Database(url)
     emails = []
     try:
         with db.transaction() as session:
             for number in range(users):
                 user, _ = accounts.add_staff(
-                    session, f"bench{number}@example.org", "viewer", UKPRN, "bench"
+                    session,
+                    f"bench{number}@example.org",
+                    "viewer",
+                    lookup_throughput.UKPRN,
+                    "bench",
                 )
                 user.password_hash = hash_password(USER_PASSWORD)
                 user.activation_hash = None
