@@ -12,10 +12,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import traceback
 import uuid
-from collections.abc import Callable, Iterable
-from http import HTTPStatus
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs
@@ -27,6 +25,7 @@ from miap.server.register import audit
 from miap.server.services import Services
 from miap.server.soap import contract, faults, xmlsafe
 from miap.server.soap import envelope as soap
+from miap.server.soap.answering import StartResponse, log_internal_error, send, status_line
 from miap.server.soap.faults import ServiceFault, fault_for
 from miap.server.soap.learner_service import OPERATIONS
 from miap.server.soap.operations import READ_ONLY, Call, Operation, Reply
@@ -35,12 +34,8 @@ from miap.server.soap.wire import fields
 log = logging.getLogger("miap.request")
 
 SERVICE_PATH = "/LearnerService.svc"
-XML = "text/xml; charset=utf-8"
 #: Bodies over the limit but under this are read and discarded so the client sees the fault.
 DRAIN_LIMIT = 64 * 1024 * 1024
-
-
-StartResponse = Callable[[str, list[tuple[str, str]]], object]
 
 
 class Identity(NamedTuple):
@@ -94,28 +89,13 @@ class SoapService:
         try:
             status, body = self._route(environ, request_id)
         except ServiceFault as fault:
-            status, body = _status(fault.error.http_status), self.fault_body(fault)
+            status, body = status_line(fault.error.http_status), self.fault_body(fault)
             log.info("%s fault %s", request_id, fault.error.code)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: answer, never crash
-            # The exception text may quote request values; log its type and stack only.
-            log.error(
-                "%s internal error %s\n%s",
-                request_id,
-                type(exc).__name__,
-                "".join(traceback.format_tb(exc.__traceback__)),
-            )
+            log_internal_error(request_id, exc)
             fault = ServiceFault(faults.INTERNAL, f"Request id {request_id}")
-            status, body = _status(500), self.fault_body(fault)
-        log.debug("%s %s in %.1f ms", request_id, status, (time.perf_counter() - started) * 1000)
-        start_response(
-            status,
-            [
-                ("Content-Type", XML),
-                ("Content-Length", str(len(body))),
-                ("X-Request-Id", request_id),
-            ],
-        )
-        return [body]
+            status, body = status_line(500), self.fault_body(fault)
+        return send(start_response, status, body, request_id, started)
 
     def _route(self, environ: dict, request_id: str) -> tuple[str, bytes]:
         if environ.get("PATH_INFO", "").rstrip("/").lower() != self.path.lower():
@@ -238,7 +218,3 @@ def _validate_response(reply: Reply) -> None:
         raise ServiceFault(
             faults.INTERNAL, f"Outbound message breaks the contract: {fault.further_details}"
         ) from None
-
-
-def _status(code: int) -> str:
-    return f"{code} {HTTPStatus(code).phrase}"

@@ -19,11 +19,9 @@ import logging
 import re
 import threading
 import time
-import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 from wsgiref.util import request_uri
@@ -36,6 +34,7 @@ from miap.server.namespaces import SOAP_ENV, UKRLP, XSD, qname
 from miap.server.services import Services
 from miap.server.soap import contract, xmlsafe
 from miap.server.soap import envelope as soap
+from miap.server.soap.answering import StartResponse, log_internal_error, send, status_line
 from miap.server.soap.faults import ServiceFault
 from miap.server.soap.wire import fields
 from miap.server.ukrlp import query
@@ -49,7 +48,6 @@ SOAP_ACTION = "retrieveAllProviders"
 OPERATION = "retrieveAllProviders"
 XSD_PATH = contract.XSD_DIR / "ukrlp.xsd"
 WSDL_PATH = contract.WSDL_PATH.parent / "ProviderQueryServiceV6.wsdl"
-XML = "text/xml; charset=utf-8"
 
 _REQUEST = qname(UKRLP, "ProviderQueryRequest")
 _UKPRN = re.compile(r"[0-9]{8}")
@@ -325,8 +323,6 @@ def fault_envelope(fault: Fault, minor: str) -> bytes:
 
 # -- the WSGI application --------------------------------------------------------------------
 
-StartResponse = Callable[[str, list[tuple[str, str]]], object]
-
 
 class ProviderQueryApp:
     def __init__(self, services: Services, max_records: int = query.MAX_RECORDS) -> None:
@@ -340,27 +336,13 @@ class ProviderQueryApp:
             status, body = self._route(environ, request_id)
         except QueryFault as failure:
             fault = FAULTS[failure.kind]
-            status, body = _status(fault.http_status), fault_envelope(fault, failure.minor)
+            status, body = status_line(fault.http_status), fault_envelope(fault, failure.minor)
             log.info("%s provider query fault %s", request_id, fault.major)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: answer, never crash
-            log.error(
-                "%s internal error %s\n%s",
-                request_id,
-                type(exc).__name__,
-                "".join(traceback.format_tb(exc.__traceback__)),
-            )
+            log_internal_error(request_id, exc)
             fault = FAULTS["internal"]
-            status, body = _status(500), fault_envelope(fault, f"Request id {request_id}")
-        log.debug("%s %s in %.1f ms", request_id, status, (time.perf_counter() - started) * 1000)
-        start_response(
-            status,
-            [
-                ("Content-Type", XML),
-                ("Content-Length", str(len(body))),
-                ("X-Request-Id", request_id),
-            ],
-        )
-        return [body]
+            status, body = status_line(500), fault_envelope(fault, f"Request id {request_id}")
+        return send(start_response, status, body, request_id, started)
 
     def _route(self, environ: dict, request_id: str) -> tuple[str, bytes]:
         path = environ.get("PATH_INFO", "").rstrip("/")
@@ -440,7 +422,3 @@ class ProviderQueryApp:
             "%s %s OK ukprn=%s records=%d", request_id, OPERATION, caller.ukprn, len(providers)
         )
         return soap.envelope(response)
-
-
-def _status(code: int) -> str:
-    return f"{code} {HTTPStatus(code).phrase}"
