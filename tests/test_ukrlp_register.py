@@ -25,7 +25,8 @@ def history_count(db, ukprns: list[str]) -> int:
 
 @pytest.fixture
 def rows() -> list[dict[str, str]]:
-    first, second = ukprn_block(2)
+    # One block, so that no two rows draw the same UKPRN by chance.
+    first, second, *others = ukprn_block(8)
     word = token()
     return [
         {
@@ -45,12 +46,12 @@ def rows() -> list[dict[str, str]]:
         {"UKPRN": second, "LegalName": f"{word} Training Ltd", "Associations": f"{first}=Partner"},
         {"UKPRN": "20000001", "LegalName": "Not A Register UKPRN"},
         {"UKPRN": first, "LegalName": "The same UKPRN again"},
-        {"UKPRN": ukprn_block(1)[0], "LegalName": "", "Status": "A"},
-        {"UKPRN": ukprn_block(1)[0], "LegalName": "Bad status", "Status": "X"},
-        {"UKPRN": ukprn_block(1)[0], "LegalName": "Bad date", "VerifiedOn": "01/09/2021"},
-        {"UKPRN": ukprn_block(1)[0], "LegalName": "Bad postcode", "LegalPostcode": "NOWHERE"},
-        {"UKPRN": ukprn_block(1)[0], "LegalName": "Bad email", "PrimaryEmail": "nobody"},
-        {"UKPRN": ukprn_block(1)[0], "LegalName": "Bad pair", "Verifications": "Companies House"},
+        {"UKPRN": others[0], "LegalName": "", "Status": "A"},
+        {"UKPRN": others[1], "LegalName": "Bad status", "Status": "X"},
+        {"UKPRN": others[2], "LegalName": "Bad date", "VerifiedOn": "01/09/2021"},
+        {"UKPRN": others[3], "LegalName": "Bad postcode", "LegalPostcode": "NOWHERE"},
+        {"UKPRN": others[4], "LegalName": "Bad email", "PrimaryEmail": "nobody"},
+        {"UKPRN": others[5], "LegalName": "Bad pair", "Verifications": "Companies House"},
     ]
 
 
