@@ -61,7 +61,7 @@ def put(session, fields: dict[str, str], gender: str | None = None) -> Learner: 
 
 
 def answers(session, matcher, batch, chunked: bool, job_type: str = "FUL") -> list:  # noqa: ANN001
-    chunk = batch_learners.Chunk.read(session, batch) if chunked else None
+    chunk = batch_learners.Chunk.read(session, batch, matcher) if chunked else None
     out: list = []
     new: dict[str, str] = {}  # a ULN this run drew, by the order it was drawn
     for fields in batch:
@@ -130,6 +130,41 @@ def test_a_chunk_answers_as_the_engine_one_at_a_time(db, matcher, job_type):
     codes = {answer[0] for answer in chunked if isinstance(answer, tuple)}
     assert {"EXACT", "POSSIBLE"} <= codes
     assert ("REGISTERED" in codes) == (job_type == "FUL")
+
+
+class CountingMatcher(ScoringMatcher):
+    searches = 0
+
+    def find(self, session, query):  # noqa: ANN001, ANN201
+        self.searches += 1
+        return super().find(session, query)
+
+
+def test_a_chunk_searches_its_learners_together_until_a_write_reaches_one(db):
+    population = Population(seed=random.randrange(1 << 30))
+    tag = synthetic_name()
+    people = [
+        dataclasses.replace(p, family_name=f"{p.family_name}-{tag}") for p in population.people(8)
+    ]
+    with db.transaction() as session:
+        stored = [put(session, fields_of(person)) for person in people[:4]]
+    noise = Noise(population, ScoringMatcher().variants)
+    slips = [noise.apply(person, "given_typo") for person in people[:4]]
+    batch = [fields_of(person, n) for n, person in enumerate(slips + people[4:])]
+    # The same new person twice: the second is found as the first, registered a moment ago.
+    batch.append(fields_of(people[4], 99))
+    checked, registered = CountingMatcher(), CountingMatcher()
+    with db.transaction() as session:
+        chk = answers(session, checked, batch, chunked=True, job_type="CHK")
+        ful = answers(session, registered, batch, chunked=True, job_type="FUL")
+        session.rollback()
+    with db.transaction() as session:
+        assert answers(session, ScoringMatcher(), batch, False, "CHK") == chk
+        assert answers(session, ScoringMatcher(), batch, False, "FUL") == ful
+        session.rollback()
+    assert stored and {answer[0] for answer in chk[:4]} == {"POSSIBLE"}
+    assert checked.searches == 0  # a CHK job writes nothing: every answer was read up front
+    assert ful[-1] == ("EXACT", "new0") and registered.searches >= 1
 
 
 def test_identity_hits_skip_the_engine_and_corners_do_not(db, matcher):

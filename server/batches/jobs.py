@@ -137,15 +137,17 @@ class _Handler:
 class RegistrationHandler(_Handler):
     """Each learner of a FUL / CHK job: registered, found, possible matches or rejected.
 
-    The chunk is read set-based first (``batch_learners.Chunk``: the ULNs it gives, and the
-    identity keys of its learners), so a learner whose identity keys prove the engine's exact
-    answer does not go through the engine; the others do, one at a time and in order, as
-    before (a new learner searched once). The chunk's audit entries are one insert."""
+    The chunk is read set-based first (``batch_learners.Chunk``: the ULNs it gives, the
+    identity keys of its learners, and the engine's candidates for the rest in one statement),
+    so a learner whose identity keys prove the engine's exact answer does not go through the
+    engine, and the others are answered in order from what was read unless an earlier learner
+    of the chunk wrote a learner their search could reach (then searched again). The chunk's
+    audit entries are one insert."""
 
     def __call__(self, session: Session, job: WorkJob, items: list[WorkItem]) -> list[dict]:
         params = json.loads(job.params)
         batch = [json.loads(item.payload) for item in items]
-        chunk = batch_learners.Chunk.read(session, batch)
+        chunk = batch_learners.Chunk.read(session, batch, self.matcher)
         outcomes, entries = [], []
         for fields in batch:
             try:

@@ -15,7 +15,13 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from miap.server import exceptions
-from miap.server.matching.engine import Demographics, Matcher, VerifyQuery
+from miap.server.matching.engine import (
+    Demographics,
+    FindResult,
+    Matcher,
+    VerifyQuery,
+    reaching_keys,
+)
 from miap.server.matching.normalise import known_postcode
 from miap.server.outcomes import Disagreement, Outcome
 from miap.server.register import learners
@@ -104,11 +110,19 @@ class Chunk:
     #: Identity key -> the live learner holding it, when it is its group's only live learner.
     exact: dict[IdentityKey, Learner] = field(default_factory=dict)
     dirty: set[Group] = field(default_factory=set)
+    #: The engine's answers for the chunk's other learners, searched together up front
+    #: (``Matcher.find_many``); each stands until a write of this chunk could reach its
+    #: blocks (``written``), and is then searched again.
+    answers: dict[Demographics, FindResult] = field(default_factory=dict)
+    #: The ``reaching_keys`` of every learner this chunk registered or changed.
+    written: set[tuple] = field(default_factory=set)
     #: How many learners each path answered (tests and diagnostics).
     shortcuts: int = 0
 
     @classmethod
-    def read(cls, session: Session, batch: Sequence[dict[str, str]]) -> Chunk:
+    def read(
+        cls, session: Session, batch: Sequence[dict[str, str]], matcher: Matcher | None = None
+    ) -> Chunk:
         chunk = cls()
         ulns = sorted({f["ULN"] for f in batch if f.get("ULN") and learners.is_valid_uln(f["ULN"])})
         for start in range(0, len(ulns), _CHUNK_QUERY):
@@ -151,7 +165,22 @@ class Chunk:
             ]
             if len(live) == 1 and _identity_of(live[0]) == identity:
                 chunk.exact[identity] = live[0]
+        if matcher is not None:
+            searched = [
+                person
+                for person in dict.fromkeys(filter(None, map(_person, batch)))
+                if _identity(person.keys, person) not in chunk.exact
+            ]
+            chunk.answers = dict(zip(searched, matcher.find_many(session, searched), strict=True))
         return chunk
+
+    def find(self, session: Session, matcher: Matcher, person: Demographics) -> FindResult:
+        """The engine's answer for ``person``: the one read up front while no write of this
+        chunk can have changed it, else a search now."""
+        answer = self.answers.get(person)
+        if answer is None or not matcher.reach(person).isdisjoint(self.written):
+            return matcher.find(session, person)
+        return answer
 
     def answering(self, session: Session, uln: str) -> tuple[Learner | None, bool]:
         """``learners.answering_learner`` from what was read (the register for a ULN that was
@@ -256,7 +285,10 @@ def register_or_find(
         if job_type == FULL:
             _refresh(session, hit, details, chunk)
         return Answer(Outcome.EXACT, hit.uln)
-    found = matcher.find(session, person)
+    if chunk is not None:
+        found = chunk.find(session, matcher, person)
+    else:
+        found = matcher.find(session, person)
     if found.code == Outcome.EXACT:
         [learner] = found.learners
         if job_type == FULL:
@@ -275,6 +307,7 @@ def register_or_find(
         if chunk is not None:
             keys = person.keys
             chunk.touched((keys["family_key"], person.date_of_birth, keys["postcode_key"]))
+            chunk.written |= reaching_keys({**keys, "date_of_birth": person.date_of_birth})
         return Answer(Outcome.REGISTERED, new_uln)
     # Someone registered this person a moment ago (another worker), or the details equal a
     # merged or withdrawn record: answer with the live learner if the engine finds one.
@@ -287,10 +320,11 @@ def register_or_find(
 def _refresh(
     session: Session, learner: Learner, details: dict[str, Any], chunk: Chunk | None
 ) -> bool:
-    before = _group(learner)
+    before, reached = _group(learner), reaching_keys(learner)
     changed = refresh(session, learner, details)
     if changed and chunk is not None:
         chunk.touched(before, _group(learner))
+        chunk.written |= reached | reaching_keys(learner)
     return changed
 
 

@@ -50,12 +50,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import Date, DateTime, bindparam, case, insert, literal, select, text
+from sqlalchemy import Date, DateTime, Row, bindparam, case, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from miap.server.census import pupils
-from miap.server.matching.engine import EXACT, NO_MATCH, ScoringMatcher
+from miap.server.matching.engine import EXACT, MANY_PROBES, NO_MATCH, Demographics, ScoringMatcher
 from miap.server.matching.normalise import UNKNOWN_POSTCODE
 from miap.server.progress import ProgressFactory, silent
 from miap.server.register import audit
@@ -555,6 +555,17 @@ class CensusLoad:
             setattr(run, outcome, count)
 
 
+def _probe(row: Row) -> Demographics:
+    """What the engine searches for a staged row."""
+    return Demographics(
+        given_name=row.given_name,
+        family_name=row.family_name,
+        date_of_birth=row.date_of_birth,
+        gender=row.gender,
+        postcode=row.postcode,
+    )
+
+
 def write_rejects(db: Database, run_id: int, out: TextIO) -> int:
     """The run's rejected and possible rows: line number, UPN, outcome and reason."""
     writer = csv.writer(out, lineterminator="\n")
@@ -780,32 +791,22 @@ class _Chunk:
             return
         matcher, high_id = self.load.matcher, self.values["high_id"]
         updates = []
-        for row in rows:
-            probe = pupils.Pupil(
-                line=row.line,
-                upn="",
-                family_name=row.family_name,
-                given_name=row.given_name,
-                middle_other_name=None,
-                preferred_family_name=None,
-                preferred_given_name=None,
-                date_of_birth=row.date_of_birth,
-                gender=row.gender,
-                postcode=row.postcode,
-                laestab="",
-                nc_year=None,
-            ).demographics
-            scored = matcher.scored(self.session, probe, up_to_id=high_id)
-            code, chosen = matcher.decide(scored)
-            if code == EXACT:
-                updates.append(("matched", chosen[0].id, None, row.line))
-            elif code == NO_MATCH:
-                updates.append(("new", None, None, row.line))
-            elif chosen:
-                ulns = ", ".join(item.uln for item in chosen)
-                updates.append(("possible", None, f"possible match: ULN {ulns}"[:255], row.line))
-            else:
-                updates.append(("possible", None, "too many possible matches", row.line))
+        for start in range(0, len(rows), MANY_PROBES):
+            part = rows[start : start + MANY_PROBES]
+            probes = [_probe(row) for row in part]
+            searched = matcher.scored_many(self.session, probes, high_id, decisive=True)
+            for row, scored in zip(part, searched, strict=True):
+                code, chosen = matcher.decide(scored)
+                if code == EXACT:
+                    updates.append(("matched", chosen[0].id, None, row.line))
+                elif code == NO_MATCH:
+                    updates.append(("new", None, None, row.line))
+                elif chosen:
+                    ulns = ", ".join(item.uln for item in chosen)
+                    reason = f"possible match: ULN {ulns}"[:255]
+                    updates.append(("possible", None, reason, row.line))
+                else:
+                    updates.append(("possible", None, "too many possible matches", row.line))
         self.session.execute(
             text(
                 "UPDATE census_rows SET outcome = :o, learner_id = :id, reason = :reason "

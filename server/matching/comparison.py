@@ -11,6 +11,7 @@ area, or further) or missing, and an unknown gender.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -116,6 +117,12 @@ def family_level(probe: Probe, stored: Stored) -> str:
     return level
 
 
+@functools.lru_cache(maxsize=65536)
+def _digits(date: dt.date) -> str:
+    """YYYYMMDD (memoised: a register holds a few thousand birth dates per year of birth)."""
+    return date.strftime("%Y%m%d")
+
+
 def dob_level(query: dt.date, stored: dt.date) -> str:
     """Whole agreement, the usual slips (day/month swapped, adjacent digits transposed, one
     wrong digit), then partial agreement: the year and month, the month and day, the year."""
@@ -123,7 +130,7 @@ def dob_level(query: dt.date, stored: dt.date) -> str:
         return "exact"
     if query.year == stored.year and (query.month, query.day) == (stored.day, stored.month):
         return "swapped_dm"
-    a, b = query.strftime("%Y%m%d"), stored.strftime("%Y%m%d")
+    a, b = _digits(query), _digits(stored)
     wrong = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
     if len(wrong) == 2 and wrong[1] == wrong[0] + 1 and a[wrong[0]] == b[wrong[1]]:
         return "transposed"

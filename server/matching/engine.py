@@ -13,16 +13,50 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import CompoundSelect, Select, and_, bindparam, or_, select, union_all
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    ColumnElement,
+    CompoundSelect,
+    Date,
+    Integer,
+    Row,
+    Select,
+    String,
+    TableValuedAlias,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    column,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
-from miap.server.matching.comparison import Probe, Stored, compare, is_exact
+from miap.server.matching.comparison import (
+    Probe,
+    Stored,
+    compare,
+    dob_level,
+    gender_level,
+    is_exact,
+    postcode_level,
+)
 from miap.server.matching.normalise import (
     NameVariants,
     default_variants,
@@ -92,8 +126,30 @@ class VerifyOutcome:
     gender_ok: bool
 
 
+def reaching_keys(learner: Learner | dict[str, object]) -> set[tuple]:
+    """The keys by which ``learner`` (a learner, or a ``Demographics.keys`` with its
+    ``date_of_birth``) enters a search's blocks (see ``ScoringMatcher.reach``)."""
+    get = learner.get if isinstance(learner, dict) else functools.partial(getattr, learner)
+    born, given_sound, family_sound = (
+        get("date_of_birth"),
+        get("given_sound"),
+        get("family_sound"),
+    )
+    return {
+        ("pair", get("given_key"), get("family_key")),
+        ("sound", born, given_sound),
+        ("sound", born, family_sound),
+        ("sounds", born, family_sound, given_sound),
+        ("postcode", get("postcode_key")),
+    }
+
+
 class Matcher(Protocol):
     def find(self, session: Session, query: Demographics) -> FindResult: ...
+
+    def find_many(self, session: Session, queries: Sequence[Demographics]) -> list[FindResult]: ...
+
+    def reach(self, query: Demographics) -> frozenset[tuple]: ...
 
     def duplicate_of(
         self, session: Session, person: Demographics, exclude_id: int | None = None
@@ -184,12 +240,19 @@ def transposed_variants(date: dt.date, today: dt.date | None = None) -> set[dt.d
     return _real_dates(texts, today)
 
 
+@functools.lru_cache(maxsize=65536)
+def _slips(date: dt.date, today: dt.date) -> frozenset[dt.date]:
+    """The dates a digit slip away from ``date`` (memoised: a bulk load's searches share a few
+    thousand birth dates)."""
+    return frozenset(one_digit_variants(date, today) | transposed_variants(date, today))
+
+
 def _real_dates(texts: Iterable[str], today: dt.date | None) -> set[dt.date]:
     today = today or dt.date.today()
     found = set()
-    for text in texts:
+    for digits in texts:
         try:
-            date = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+            date = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
         except ValueError:
             continue
         if dt.date(1900, 1, 1) <= date <= today:
@@ -206,6 +269,27 @@ PAIR_LIMIT = 25
 POSTCODE_LIMIT = 50
 #: Rows the date blocks read at most (a near or wide date with a Soundex code: a few dozen).
 DATE_LIMIT = 500
+#: Searches ``scored_many`` reads in one statement on PostgreSQL.
+MANY_PROBES = 500
+
+
+class _DaysApart(FunctionElement):
+    """Days between two dates, on each backend (a variant block reads the nearest first)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_DaysApart)
+def _days_apart(element: _DaysApart, compiler: SQLCompiler, **kw: object) -> str:
+    first, second = (compiler.process(item, **kw) for item in element.clauses)
+    return f"abs({first} - {second})"
+
+
+@compiles(_DaysApart, "sqlite")
+def _days_apart_sqlite(element: _DaysApart, compiler: SQLCompiler, **kw: object) -> str:
+    first, second = (compiler.process(item, **kw) for item in element.clauses)
+    return f"abs(julianday({first}) - julianday({second}))"
 
 
 def _capped(statement: Select, limit: int) -> Select:
@@ -214,47 +298,51 @@ def _capped(statement: Select, limit: int) -> Select:
     return select(*inner.c)
 
 
-@functools.cache
-def candidate_statement(with_postcode: bool, bounded: bool = False) -> CompoundSelect:
-    """The blocking query, built once per shape with bound parameters (lists expand at
-    execution), so SQLAlchemy compiles it once and serves it from its statement cache.
+class _Values:
+    """Where the blocks read the searched values: bound parameters (one probe; lists expand
+    at execution) or, through ``_Columns``, a probes table (many probes, ``scored_many``)."""
 
-    A UNION ALL of blocks, each read through an index (never a scan of the register) and each
-    with its own LIMIT, so no block reads more than a few dozen rows whatever the register's
-    size (a learner found by two blocks comes twice; ``scored`` keeps one):
+    def one(self, name: str) -> ColumnElement:
+        return bindparam(name)
 
-    * a near birth date (the same, or day and month swapped) with the Soundex of either name
-      in either field (``ix_learners_dob_family_sound``, ``ix_learners_dob_given_sound``);
-    * a wide birth date (near, one digit wrong, two adjacent digits transposed) with both
-      names' Soundex, either way round (``ix_learners_sounds_dob``);
-    * any birth date with the exact name pair (``uq_learners_identity``, whose leading columns
-      are the two name keys and then the date): the ``PAIR_LIMIT`` holders born nearest on
-      either side of the searched date, read in index order (a range scan, no sort);
-    * any birth date with the given name or a variant of it and the family name or the
-      previous one, or the pair crossed (the same index), ``PAIR_LIMIT`` each;
-    * any birth date at the same postcode, with the Soundex of either name in either field or
-      a wide birth date (``ix_learners_postcode``), ``POSTCODE_LIMIT`` at most.
+    def among(self, column: ColumnElement, name: str) -> ColumnElement:
+        return column.in_(bindparam(name, expanding=True))
 
-    ``bounded``: every block reads only learners with ``id <= :high_id`` (a bulk load matches
-    against the register as it stood when the load began). The bound sits inside each block,
-    before its LIMIT, so later learners cannot crowd earlier ones out of a block; it is written
-    ``id + 0`` so that no planner takes it for an index range and scans the register by id.
-    """
-    near = Learner.date_of_birth.in_(bindparam("near", expanding=True))
-    wide = Learner.date_of_birth.in_(bindparam("wide", expanding=True))
-    sounds = bindparam("sounds", expanding=True)
-    given_sound, family_sound = bindparam("given_sound"), bindparam("family_sound")
-    given, family, born = bindparam("given"), bindparam("family"), bindparam("born")
-    rows = select(*_COLUMNS)
+    def reading(self, rows: Select) -> Select:
+        return rows
+
+
+class _Columns(_Values):
+    def __init__(self, probes: TableValuedAlias) -> None:
+        self.probes = probes
+
+    def one(self, name: str) -> ColumnElement:
+        return self.probes.c[name]
+
+    def among(self, column: ColumnElement, name: str) -> ColumnElement:
+        return column == any_(self.probes.c[name])
+
+    def reading(self, rows: Select) -> Select:
+        return rows.correlate(self.probes)
+
+
+def _blocks(values: _Values, bounded: bool) -> list[Select]:
+    """The blocks of ``candidate_statement`` (the postcode block last), reading ``values``."""
+    one, among = values.one, values.among
+    near, wide = among(Learner.date_of_birth, "near"), among(Learner.date_of_birth, "wide")
+    given_sound, family_sound = one("given_sound"), one("family_sound")
+    given, family, born = one("given"), one("family"), one("born")
+    rows = values.reading(select(*_COLUMNS))
     if bounded:
         rows = rows.where(Learner.id + 0 <= bindparam("high_id"))
     pair = rows.where(Learner.given_key == given, Learner.family_key == family)
-    blocks = [
+    any_sound = or_(among(Learner.family_sound, "sounds"), among(Learner.given_sound, "sounds"))
+    return [
         _capped(
             rows.where(
                 or_(
-                    near & Learner.family_sound.in_(sounds),
-                    near & Learner.given_sound.in_(sounds),
+                    near & among(Learner.family_sound, "sounds"),
+                    near & among(Learner.given_sound, "sounds"),
                     wide
                     & or_(
                         and_(
@@ -280,29 +368,90 @@ def candidate_statement(with_postcode: bool, bounded: bool = False) -> CompoundS
         ),
         _capped(
             rows.where(
-                Learner.given_key.in_(bindparam("givens", expanding=True)),
-                Learner.family_key.in_(bindparam("families", expanding=True)),
-            ),
+                or_(
+                    among(Learner.given_key, "variants") & among(Learner.family_key, "families"),
+                    (Learner.given_key == given) & among(Learner.family_key, "former"),
+                )
+            ).order_by(_DaysApart(Learner.date_of_birth, type_coerce(born, Date())), Learner.id),
             PAIR_LIMIT,
         ),
         _capped(
             rows.where(Learner.given_key == family, Learner.family_key == given),
             PAIR_LIMIT,
         ),
+        _capped(
+            rows.where(Learner.postcode_key == one("postcode"), or_(any_sound, wide)),
+            POSTCODE_LIMIT,
+        ),
     ]
-    if with_postcode:
-        blocks.append(
-            _capped(
-                rows.where(
-                    Learner.postcode_key == bindparam("postcode"),
-                    or_(Learner.family_sound.in_(sounds), Learner.given_sound.in_(sounds), wide),
-                ),
-                POSTCODE_LIMIT,
-            )
-        )
+
+
+@functools.cache
+def candidate_statement(with_postcode: bool, bounded: bool = False) -> CompoundSelect:
+    """The blocking query, built once per shape with bound parameters (lists expand at
+    execution), so SQLAlchemy compiles it once and serves it from its statement cache.
+
+    A UNION ALL of blocks, each read through an index (never a scan of the register) and each
+    with its own LIMIT, so no block reads more than a few dozen rows whatever the register's
+    size (a learner found by two blocks comes twice; ``scored`` keeps one):
+
+    * a near birth date (the same, or day and month swapped) with the Soundex of either name
+      in either field (``ix_learners_dob_family_sound``, ``ix_learners_dob_given_sound``);
+    * a wide birth date (near, one digit wrong, two adjacent digits transposed) with both
+      names' Soundex, either way round (``ix_learners_sounds_dob``);
+    * any birth date with the exact name pair (``uq_learners_identity``, whose leading columns
+      are the two name keys and then the date): the ``PAIR_LIMIT`` holders born nearest on
+      either side of the searched date, read in index order (a range scan, no sort);
+    * any birth date with a variant of the given name and the family name or the previous
+      one, or the given name and the previous family name (the same index), the
+      ``PAIR_LIMIT`` born nearest the searched date (the exact pair is the blocks above'), and
+      the pair crossed, ``PAIR_LIMIT``;
+    * any birth date at the same postcode, with the Soundex of either name in either field or
+      a wide birth date (``ix_learners_postcode``), ``POSTCODE_LIMIT`` at most.
+
+    ``bounded``: every block reads only learners with ``id <= :high_id`` (a bulk load matches
+    against the register as it stood when the load began). The bound sits inside each block,
+    before its LIMIT, so later learners cannot crowd earlier ones out of a block; it is written
+    ``id + 0`` so that no planner takes it for an index range and scans the register by id.
+    """
+    blocks = _blocks(_Values(), bounded)
     # Merged duplicates and withdrawn ULNs are dropped after the read (see ``scored``):
     # a filter on them here would tempt SQLite into their mostly-NULL indexes.
-    return union_all(*blocks)
+    return union_all(*(blocks if with_postcode else blocks[:-1]))
+
+
+#: The searched values of one probe in ``many_candidates_statement``'s probes table.
+PROBE_TYPES = {
+    "probe": Integer(),
+    "near": ARRAY(Date()),
+    "wide": ARRAY(Date()),
+    "sounds": ARRAY(String()),
+    "given_sound": String(),
+    "family_sound": String(),
+    "variants": ARRAY(String()),
+    "families": ARRAY(String()),
+    "former": ARRAY(String()),
+    "given": String(),
+    "family": String(),
+    "born": Date(),
+    "postcode": String(),
+}
+
+
+@functools.cache
+def many_candidates_statement(bounded: bool = False) -> Select:
+    """``candidate_statement`` for many probes in one statement (PostgreSQL): the probes come
+    as one JSON array (``json_to_recordset``) and every block runs for each of them through a
+    LATERAL join, with its LIMIT per probe, so a chunk of searches costs one round trip and one
+    plan instead of one each. Each row carries its probe's number (``probe``); a probe with no
+    known postcode has a NULL one, which the postcode block's equality never meets."""
+    probes = (
+        func.json_to_recordset(cast(bindparam("probes", type_=String()), JSON()))
+        .table_valued(*(column(name, type_) for name, type_ in PROBE_TYPES.items()))
+        .render_derived(name="probes", with_types=True)
+    )
+    found = union_all(*_blocks(_Columns(probes), bounded)).lateral("found")
+    return select(probes.c.probe, found).select_from(probes.join(found, true()))
 
 
 #: How rare the searched name pair is, for a candidate holding it: a pair only one learner
@@ -329,6 +478,11 @@ class ScoringMatcher:
     ) -> None:
         self.weights = weights or MatchWeights.load()
         self.variants = variants or default_variants()
+        # The most the names of any candidate can add (given, family, the pair's rarity).
+        self._names_at_most = sum(
+            max(self.weights.weights.get(name, {None: 0.0}).values())
+            for name in ("given", "family", "pair")
+        )
 
     # -- candidates -----------------------------------------------------------------------
 
@@ -343,50 +497,95 @@ class ScoringMatcher:
             postcode=keys["postcode_key"],
         )
 
+    def searched(self, probe: Probe) -> dict[str, object]:
+        """The values the blocks search for ``probe`` (see ``candidate_statement``); a probe
+        with no known postcode has ``postcode`` None."""
+        born = probe.date_of_birth
+        near = {born}
+        if (swapped := swapped_day_month(born)) is not None:
+            near.add(swapped)
+        wide = near | _slips(born, dt.date.today())
+        variants = self.variants.variants(probe.given) - {probe.given, None}
+        families = {probe.family, probe.previous_family} - {None}
+        sounds = {sound_key(key) for key in variants | families | {probe.given}}
+        return {
+            "near": sorted(near),
+            "wide": sorted(wide),
+            "sounds": sorted(sounds - {None}),
+            "given_sound": sound_key(probe.given),
+            "family_sound": sound_key(probe.family),
+            "variants": sorted(variants),
+            "families": sorted(families),
+            "former": sorted(families - {probe.family}),
+            "given": probe.given,
+            "family": probe.family,
+            "born": born,
+            "postcode": known_postcode(probe.postcode),
+        }
+
     def candidates(
         self, probe: Probe, up_to_id: int | None = None
     ) -> tuple[CompoundSelect, dict[str, object]]:
         """The blocking statement for ``probe`` (see ``candidate_statement``) and its values;
         ``up_to_id`` limits the candidates to learners with an id no higher."""
-        born = probe.date_of_birth
-        near = {born}
-        if (swapped := swapped_day_month(born)) is not None:
-            near.add(swapped)
-        wide = near | one_digit_variants(born) | transposed_variants(born)
-        given_sound, family_sound = sound_key(probe.given), sound_key(probe.family)
-        givens = self.variants.variants(probe.given) | {probe.given}
-        families = {probe.family, probe.previous_family}
-        sounds = {sound_key(key) for key in givens | families}
-        values: dict[str, object] = {
-            "near": sorted(near),
-            "wide": sorted(wide),
-            "sounds": sorted(sounds - {None}),
-            "given_sound": given_sound,
-            "family_sound": family_sound,
-            "givens": sorted(givens - {None}),
-            "families": sorted(families - {None}),
-            "given": probe.given,
-            "family": probe.family,
-            "born": born,
-        }
-        postcode = known_postcode(probe.postcode)
-        if postcode:
-            values["postcode"] = postcode
+        values = self.searched(probe)
+        postcode = values["postcode"] is not None
+        if not postcode:
+            del values["postcode"]
         if up_to_id is not None:
             values["high_id"] = up_to_id
-        return candidate_statement(bool(postcode), up_to_id is not None), values
+        return candidate_statement(postcode, up_to_id is not None), values
 
     def scored(
-        self, session: Session, query: Demographics, up_to_id: int | None = None
+        self,
+        session: Session,
+        query: Demographics,
+        up_to_id: int | None = None,
+        decisive: bool = False,
     ) -> list[Scored]:
         """Every candidate with its levels and score, best first (``up_to_id``: see
-        ``candidates``)."""
+        ``candidates``; ``decisive``: only those a decision could return)."""
         probe = self.probe(query)
-        results = []
         statement, values = self.candidates(probe, up_to_id)
+        return self._score(probe, session.execute(statement, values), decisive)
+
+    def scored_many(
+        self,
+        session: Session,
+        queries: Sequence[Demographics],
+        up_to_id: int | None = None,
+        decisive: bool = False,
+    ) -> list[list[Scored]]:
+        """``scored`` for each of ``queries``, in order. On PostgreSQL the candidates of up
+        to ``MANY_PROBES`` queries are read in one statement (``many_candidates_statement``);
+        elsewhere one query at a time."""
+        if session.get_bind().dialect.name != "postgresql":
+            return [self.scored(session, query, up_to_id, decisive) for query in queries]
+        answers: list[list[Scored]] = []
+        for start in range(0, len(queries), MANY_PROBES):
+            probes = [self.probe(query) for query in queries[start : start + MANY_PROBES]]
+            table = json.dumps(
+                [{**self.searched(probe), "probe": n} for n, probe in enumerate(probes)],
+                default=dt.date.isoformat,
+            )
+            rows: list[list] = [[] for _ in probes]
+            # The plan's estimated cost (a hundred probes assumed) crosses the JIT threshold;
+            # compiling it would take longer than running it.
+            session.execute(text("SET LOCAL jit = off"))
+            values = {"probes": table, "high_id": up_to_id}
+            for row in session.execute(many_candidates_statement(up_to_id is not None), values):
+                rows[row.probe].append(row)
+            answers += [
+                self._score(p, found, decisive) for p, found in zip(probes, rows, strict=True)
+            ]
+        return answers
+
+    def _score(self, probe: Probe, found: Iterable, decisive: bool = False) -> list[Scored]:
+        """Candidate rows (``_COLUMNS``) as read, scored: each live learner once, best first;
+        ``decisive``: only those a decision could return (see ``_out_of_reach``)."""
         seen: set[int] = set()
         rows = []
-        for row in session.execute(statement, values):
+        for row in found:
             if row.id not in seen and row.merged_into_id is None and row.deleted_at is None:
                 seen.add(row.id)
                 rows.append(row)
@@ -394,12 +593,49 @@ class ScoringMatcher:
         holders = sum(
             row.given_key == probe.given and row.family_key == probe.family for row in rows
         )
+        results = []
         for row in rows:
+            if decisive and self._out_of_reach(probe, row):
+                continue
             levels = compare(probe, _stored(row), self.variants)
             levels["pair"] = pair_level(levels, holders)
             results.append(Scored(row.id, row.uln, levels, self.weights.score(levels)))
         results.sort(key=lambda item: (-item.score, item.uln))
         return results
+
+    def _out_of_reach(self, probe: Probe, row: Row) -> bool:
+        """True when ``row`` can be neither exact nor at the threshold whatever its names
+        score: its birth date, gender and postcode (cheap to compare) plus the most any names
+        can weigh fall short. The names, the costly comparison, are then not compared."""
+        dob = dob_level(probe.date_of_birth, row.date_of_birth)
+        postcode = postcode_level(probe.postcode, row.postcode_key)
+        if dob == "exact" and postcode == "exact":
+            return False
+        weights = self.weights.weights
+        rest = weights["dob"][dob] + weights["postcode"][postcode]
+        rest += weights["gender"][gender_level(probe.gender, row.gender)]
+        return rest + self._names_at_most < self.weights.threshold
+
+    def reach(self, query: Demographics) -> frozenset[tuple]:
+        """Every key by which a learner can enter ``query``'s blocks: the equalities of
+        ``candidate_statement``'s blocks, as tuples that ``reaching_keys`` of a learner meets
+        (a superset of the blocks: the postcode block also asks for a Soundex code or a wide
+        date). A learner none of whose keys is here is no candidate for ``query``, so writing
+        one cannot change its answer."""
+        values = self.searched(self.probe(query))
+        given, family = values["given"], values["family"]
+        given_sound, family_sound = values["given_sound"], values["family_sound"]
+        keys: set[tuple] = {("pair", family, given)}
+        keys.update(
+            ("pair", g, f) for g in (given, *values["variants"]) for f in values["families"]
+        )
+        keys.update(("sound", born, s) for born in values["near"] for s in values["sounds"])
+        for born in values["wide"]:
+            keys.add(("sounds", born, family_sound, given_sound))
+            keys.add(("sounds", born, given_sound, family_sound))
+        if values["postcode"] is not None:
+            keys.add(("postcode", values["postcode"]))
+        return frozenset(keys)
 
     # -- decisions ------------------------------------------------------------------------
 
@@ -416,18 +652,28 @@ class ScoringMatcher:
         return POSSIBLE, possible
 
     def find(self, session: Session, query: Demographics) -> FindResult:
-        code, chosen = self.decide(self.scored(session, query))
-        if not chosen:
-            return FindResult(code)
-        rows = session.scalars(select(Learner).where(Learner.id.in_([c.id for c in chosen])))
-        by_id = {learner.id: learner for learner in rows}
-        return FindResult(code, [by_id[item.id] for item in chosen])
+        return self._found(session, [self.decide(self.scored(session, query, decisive=True))])[0]
+
+    def find_many(self, session: Session, queries: Sequence[Demographics]) -> list[FindResult]:
+        """``find`` for each of ``queries``, their candidates read together (``scored_many``)."""
+        scored = self.scored_many(session, queries, decisive=True)
+        return self._found(session, [self.decide(each) for each in scored])
+
+    @staticmethod
+    def _found(session: Session, decided: list[tuple[str, list[Scored]]]) -> list[FindResult]:
+        """The answers, with the learners they return loaded in one query."""
+        wanted = {item.id for _, chosen in decided for item in chosen}
+        by_id = {}
+        if wanted:
+            rows = session.scalars(select(Learner).where(Learner.id.in_(sorted(wanted))))
+            by_id = {learner.id: learner for learner in rows}
+        return [FindResult(code, [by_id[item.id] for item in chosen]) for code, chosen in decided]
 
     def duplicate_of(
         self, session: Session, person: Demographics, exclude_id: int | None = None
     ) -> Learner | None:
         """A live learner the engine calls an exact match for ``person``, if any."""
-        for item in self.scored(session, person):
+        for item in self.scored(session, person, decisive=True):
             if item.exact and item.id != exclude_id:
                 return session.get(Learner, item.id)
         return None
@@ -508,6 +754,7 @@ def _stored(row: Learner) -> Stored:
     )
 
 
+@functools.lru_cache(maxsize=65536)
 def other_given_keys(*names: str | None) -> frozenset[str]:
     """Keys of a learner's middle and preferred names, each word and the whole."""
     keys = set()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -129,6 +129,9 @@ def _apply(learner: Learner, details: dict[str, Any]) -> None:
         setattr(learner, column, value)
 
 
+_INSERT = insert(Learner.__table__)
+
+
 def register(
     session: Session,
     matcher: Matcher,
@@ -154,12 +157,14 @@ def register(
     _check_details(details, dt.date.today())
     if not searched and matcher.duplicate_of(session, demographics_of(details)) is not None:
         return Outcome.NOT_REGISTERED, None
+    columns = {**stored_columns(details), "learner_status": ACTIVE, "registered_by_ukprn": ukprn}
     for _ in range(ALLOCATION_ATTEMPTS):
-        learner = Learner(uln=new_uln(), learner_status=ACTIVE, registered_by_ukprn=ukprn)
-        _apply(learner, details)
+        uln = new_uln()
         try:
+            # A Core insert of the table (values as parameters, the statement compiled once):
+            # the unit of work would cost more than the insert itself.
             with session.begin_nested():
-                session.add(learner)
+                session.connection().execute(_INSERT, {**columns, "uln": uln})
         except IntegrityError as error:
             broken = violated_constraint(error)
             if broken == ULN_CONSTRAINT:
@@ -172,7 +177,7 @@ def register(
         except DataError:
             # PostgreSQL refuses a value longer than its column (SQLite stores it as it is).
             raise exceptions.DetailsNotStorable("a value does not fit its column") from None
-        return Outcome.REGISTERED, learner.uln
+        return Outcome.REGISTERED, uln
     raise exceptions.UlnsExhausted("No free ULN could be allocated")
 
 

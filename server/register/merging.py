@@ -158,9 +158,7 @@ def _link(
     return link
 
 
-def withdraw(
-    session: Session, uln: str, reason: str, by: str, route: str = audit.CLI
-) -> Learner:
+def withdraw(session: Session, uln: str, reason: str, by: str, route: str = audit.CLI) -> Learner:
     """Withdraw ``uln``: finds answer no match, and the number is never issued again."""
     _check_text(by, reason)
     if not reason.strip():

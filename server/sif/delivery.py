@@ -28,6 +28,7 @@ from miap.storage.models import WorkItem, WorkJob
 
 log = logging.getLogger("miap.sif.delivery")
 
+
 class Delivery:
     """The ``sif.deliver`` handler (see ``server/work/worker.py``'s Handler)."""
 
