@@ -19,6 +19,7 @@ from miap.server.matching.engine import (
     TOO_MANY,
     Demographics,
     ScoringMatcher,
+    reaching_keys,
 )
 from miap.server.outcomes import Outcome
 from miap.server.register import learners
@@ -352,3 +353,39 @@ def test_searches_read_together_answer_as_searches_one_at_a_time(db):
         alone = [matcher.find(session, query) for query in queries]
         assert together == [(r.code, [x.uln for x in r.learners]) for r in alone]
     assert {EXACT, NO_MATCH, POSSIBLE} <= {code for code, _ in together}
+
+
+def test_every_candidate_meets_its_search_by_a_reaching_key(db):
+    """``reach`` is what lets a batch chunk keep an answer read before its own writes: a
+    learner a search's blocks return must share a key with it (``reaching_keys``), or a write
+    of such a learner could change the answer unseen. One learner per block, found by that
+    block alone (other names, dates and postcodes), so a key ``reach`` forgot fails here."""
+    tag = synthetic_name()
+    smith, smyth = f"Smith{tag}", f"Smyth{tag}"  # the same Soundex code, other name keys
+    born, near_slip = dt.date(2007, 4, 9), dt.date(2007, 4, 19)
+    home = synthetic_postcode()
+    query = Demographics("Katherine", smith, born, "2", home)
+    by_block = {
+        "a near date, a Soundex code": Person("Zara", smyth, born, "2", synthetic_postcode()),
+        "a wide date, both Soundex": Person("Kothurn", smyth, near_slip, "2", synthetic_postcode()),
+        "a wide date, both Soundex crossed": Person(
+            smyth, "Kothurn", near_slip, "2", synthetic_postcode()
+        ),
+        "the postcode": Person("Kothurn", f"Zed{tag}", dt.date(1990, 1, 1), "2", home),
+        "a variant pair": Person("Kate", smith, dt.date(1995, 1, 1), "2", synthetic_postcode()),
+        "the pair crossed": Person(
+            smith, "Katherine", dt.date(1990, 6, 6), "2", synthetic_postcode()
+        ),
+        "the exact pair": Person(
+            "Katherine", smith, dt.date(1999, 9, 9), "2", synthetic_postcode()
+        ),
+    }
+    ulns = dict(zip(by_block, synth.load(db, list(by_block.values()), "10000002"), strict=True))
+    reach = matcher.reach(query)
+    with db.reading() as session:
+        statement, values = matcher.candidates(matcher.probe(query))
+        found = {row.uln for row in session.execute(statement, values)}
+        for block, uln in ulns.items():
+            assert uln in found, block
+            learner = learners.learner_by_uln(session, uln)
+            assert reaching_keys(learner) & reach, block
