@@ -463,14 +463,7 @@ def noisy_queries(
 
 def demographics(person: Person) -> Demographics:
     """What a search for ``person`` says, as the matching engine takes it."""
-    return Demographics(
-        given_name=person.given_name,
-        family_name=person.family_name,
-        date_of_birth=person.date_of_birth,
-        gender=person.gender,
-        postcode=person.postcode,
-        previous_family_name=person.previous_family_name,
-    )
+    return Demographics.of(person)
 
 
 def learner_details(person: Person) -> dict:

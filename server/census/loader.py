@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import Date, DateTime, Row, bindparam, case, insert, literal, select, text
+from sqlalchemy import Date, DateTime, bindparam, case, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -555,17 +555,6 @@ class CensusLoad:
             setattr(run, outcome, count)
 
 
-def _probe(row: Row) -> Demographics:
-    """What the engine searches for a staged row."""
-    return Demographics(
-        given_name=row.given_name,
-        family_name=row.family_name,
-        date_of_birth=row.date_of_birth,
-        gender=row.gender,
-        postcode=row.postcode,
-    )
-
-
 def write_rejects(db: Database, run_id: int, out: TextIO) -> int:
     """The run's rejected and possible rows: line number, UPN, outcome and reason."""
     writer = csv.writer(out, lineterminator="\n")
@@ -793,7 +782,7 @@ class _Chunk:
         updates = []
         for start in range(0, len(rows), MANY_PROBES):
             part = rows[start : start + MANY_PROBES]
-            probes = [_probe(row) for row in part]
+            probes = [Demographics.of(row) for row in part]
             searched = matcher.scored_many(self.session, probes, high_id, decisive=True)
             for row, scored in zip(part, searched, strict=True):
                 code, chosen = matcher.decide(scored)

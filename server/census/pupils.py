@@ -93,13 +93,7 @@ class Pupil:
 
     @property
     def demographics(self) -> Demographics:
-        return Demographics(
-            given_name=self.given_name,
-            family_name=self.family_name,
-            date_of_birth=self.date_of_birth,
-            gender=self.gender,
-            postcode=self.postcode,
-        )
+        return Demographics.of(self)
 
     def details(self) -> dict:
         """The details a registration of this pupil carries (``learners.stored_columns``)."""

@@ -89,6 +89,20 @@ class Demographics:
     previous_family_name: str | None = None
     family_name_at_age16: str | None = None
 
+    @classmethod
+    def of(cls, source: object) -> Demographics:
+        """The demographics held by anything with these attributes (a staged census row, a
+        pupil, a synthetic person); the former family names are optional."""
+        return cls(
+            given_name=source.given_name,
+            family_name=source.family_name,
+            date_of_birth=source.date_of_birth,
+            gender=source.gender,
+            postcode=source.postcode,
+            previous_family_name=getattr(source, "previous_family_name", None),
+            family_name_at_age16=getattr(source, "family_name_at_age16", None),
+        )
+
     @property
     def keys(self) -> dict[str, object]:
         """Column values of the matching keys for this person."""
