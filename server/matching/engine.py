@@ -628,7 +628,8 @@ class ScoringMatcher:
         weights = self.weights.weights
         rest = weights["dob"][dob] + weights["postcode"][postcode]
         rest += weights["gender"][gender_level(probe.gender, row.gender)]
-        return rest + self._names_at_most < self.weights.threshold
+        # A hair of slack: the sum here runs in another order than ``MatchWeights.score``'s.
+        return rest + self._names_at_most < self.weights.threshold - 1e-9
 
     def reach(self, query: Demographics) -> frozenset[tuple]:
         """Every key by which a learner can enter ``query``'s blocks: the equalities of
