@@ -5,8 +5,10 @@ answers with a SIF_Error. Every message both ways is held to ``xsd/sif/``."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -130,6 +132,38 @@ def test_a_push_agent_gets_the_uln_posted_to_it(zone):
     assert all(is_valid_uln(uln) for _, uln in answers.values())
     # Delivered in order, one at a time, each released by the listener's ack.
     assert [r for r, _, _ in uln_events(messages)] == [c.ref_id for c in children]
+
+
+def test_a_push_in_flight_holds_no_database_lock(zone):
+    """On SQLite every writing transaction holds the database's one write lock. The POST to a
+    push agent is made before its delivery's transaction opens, so an agent slow to answer
+    does not stop every other write (a registration, an audit entry) while it takes its time."""
+    if zone.db.dialect != "sqlite":
+        pytest.skip("PostgreSQL locks rows, not the database")
+    arrived, answer = threading.Event(), threading.Event()
+
+    class SlowListener(CheckedListener):
+        def receive(self, body: bytes) -> bytes:
+            arrived.set()
+            answer.wait(60)
+            return super().receive(body)
+
+    agent = zone.agent(None, school := laestab())
+    with SlowListener(agent) as listener:
+        assert error_of(agent.register("Push", listener.url)) is None
+        assert error_of(agent.objects("SIF_Subscribe", "LearnerPersonal")) is None
+        assert agent.event([lp(pupil(school))]).status == 0
+        assert arrived.wait(60)
+        # The zone is waiting for the agent's answer: a writer of our own gets the lock.
+        writer = sqlite3.connect(zone.db.url.removeprefix("sqlite:///"), timeout=2)
+        try:
+            writer.execute("BEGIN IMMEDIATE")  # "database is locked" while a writer holds it
+            writer.rollback()
+        finally:
+            writer.close()
+            answer.set()
+        [(_, _, uln)] = uln_events(listener.take(1))
+    assert is_valid_uln(uln)
 
 
 def test_every_supported_version_is_answered_in_its_own_version(zone):

@@ -196,6 +196,16 @@ def lock_pending(session: Session, item_ids: Sequence[int]) -> list[WorkItem]:
     )
 
 
+def pending_payloads(session: Session, item_ids: Sequence[int]) -> dict[int, str]:
+    """The payloads of the items among ``item_ids`` still pending, by id (read, not locked)."""
+    rows = session.execute(
+        select(WorkItem.id, WorkItem.payload).where(
+            WorkItem.id.in_(list(item_ids)), WorkItem.status == PENDING
+        )
+    )
+    return {row.id: row.payload for row in rows}
+
+
 def complete(item: WorkItem, result: Any, now: dt.datetime | None = None) -> None:  # noqa: ANN401
     """Record ``item``'s outcome and mark it done (in the caller's transaction)."""
     item.result = json.dumps(result, ensure_ascii=False)

@@ -43,6 +43,21 @@ class Handler(Protocol):
         ...
 
 
+class PreparingHandler(Handler, Protocol):
+    """A handler with work to do before its items' transaction opens: network calls, which
+    must not hold it open (on SQLite every writing transaction holds the database's one write
+    lock). The worker calls ``prepare`` with the pending items' payloads, outside any
+    transaction of its own, then the handler with ``prepared=`` its answers by item id. An item
+    prepared twice (its lease ran out, or its worker died) is prepared again: a preparing
+    handler's effects must bear repeating (a SIF agent acks a message it already has)."""
+
+    def prepare(self, db: Database, payloads: dict[int, str]) -> dict[int, Any]: ...
+
+    def __call__(
+        self, session: Session, job: WorkJob, items: list[WorkItem], *, prepared: dict[int, Any]
+    ) -> list[Any]: ...
+
+
 class Worker:
     def __init__(
         self,
@@ -102,16 +117,32 @@ class Worker:
         return total
 
     def _do(self, job_id: int, item_ids: list[int]) -> None:
+        prepared = self._prepare(job_id, item_ids)
         with self.db.transaction() as session:
             items = queue.lock_pending(session, item_ids)
             if not items:
                 return
             job = session.get(WorkJob, job_id)
-            outcomes = self.handlers[job.kind](session, job, items)
+            handler = self.handlers[job.kind]
+            if prepared is None:
+                outcomes = handler(session, job, items)
+            else:
+                outcomes = handler(session, job, items, prepared=prepared)
             if len(outcomes) != len(items):
                 raise RuntimeError(f"handler for {job.kind} answered {len(outcomes)} items")
             queue.complete_all(session, items, outcomes)
         self.done += len(items)
+
+    def _prepare(self, job_id: int, item_ids: list[int]) -> dict[int, Any] | None:
+        """A ``PreparingHandler``'s answers for the items still pending (None for a handler
+        without ``prepare``), read and prepared outside any writing transaction."""
+        with self.db.reading() as session:
+            job = session.get(WorkJob, job_id)
+            prepare = getattr(self.handlers.get(job.kind) if job else None, "prepare", None)
+            if prepare is None:
+                return None
+            payloads = queue.pending_payloads(session, item_ids)
+        return prepare(self.db, payloads)
 
     def _do_alone(self, job_id: int, item_id: int) -> None:
         try:
