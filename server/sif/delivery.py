@@ -1,9 +1,10 @@
 """Push delivery: the work-queue handler that POSTs each push agent's waiting messages.
 
-One wake-up item per agent is queued at a time (``outbox.kick``). Doing it delivers the head
-of the agent's queue by HTTP POST, made before the item's transaction opens (the worker's
-``prepare`` step: no database lock is held while the agent answers); the agent's SIF_Ack in
-the HTTP answer releases it, and the next wake-up is queued while messages remain. A failure
+One wake-up item per agent is queued at a time (``outbox.kick``). Doing it delivers the oldest
+messages of the agent's queue by HTTP POST, one at a time and in order (up to ``PUSH_RUN``),
+before the item's transaction opens (the worker's ``prepare`` step: no database lock is held
+while the agent answers); the agent's SIF_Ack in each HTTP answer lets the next go, the acked
+messages are released, and the next wake-up is queued while messages remain. A failure
 (no answer, an HTTP error, an answer that is not an ack of that message, status 8
 "sleeping") leaves the message where it is and queues the next try after a back-off that
 doubles with each consecutive failure; after ``sif_max_failures`` of them (a setting) the
@@ -30,6 +31,10 @@ from miap.storage.models import WorkItem, WorkJob
 
 log = logging.getLogger("miap.sif.delivery")
 
+#: Messages one delivery POSTs at most, one after another as each is acked, before the next
+#: wake-up (fewer transactions per message when an agent's queue has grown).
+PUSH_RUN = 50
+
 
 class Delivery:
     """The ``sif.deliver`` handler (see ``server/work/worker.py``'s Handler)."""
@@ -50,9 +55,9 @@ class Delivery:
         return session
 
     def prepare(self, db: Database, payloads: dict[int, str]) -> dict[int, dict]:
-        """POST each agent's head message, outside any writing transaction (the worker calls
-        this first: on SQLite a transaction open during the POST would hold the database's
-        write lock for as long as the agent takes to answer)."""
+        """POST each agent's oldest messages, outside any writing transaction (the worker calls
+        this first: on SQLite a transaction open during a POST would hold the database's write
+        lock for as long as the agent takes to answer)."""
         return {
             item_id: self._send(db, json.loads(payload)["agent"])
             for item_id, payload in payloads.items()
@@ -67,43 +72,49 @@ class Delivery:
         ]
 
     def failed(self, job: WorkJob, item: WorkItem, reason: str) -> Any:  # noqa: ANN401
-        return {"delivered": None, "failed": reason}
+        return {"delivered": [], "failed": reason}
 
     def _send(self, db: Database, agent_id: int) -> dict:
-        """The head message's id and what became of its POST, or why nothing was sent."""
+        """POST the agent's oldest messages in order, each once the one before is acked, up
+        to ``PUSH_RUN`` of them: the ids acked, and the one that was not with what became of
+        it (or why nothing was sent)."""
         with db.reading() as session:
             agent = session.get(outbox.SifAgent, agent_id)
             if agent is None:
-                return {"msg_id": None, "state": "agent removed"}
+                return {"acked": [], "state": "agent removed"}
             if not agent.registered or agent.mode != "Push" or agent.asleep:
-                return {"msg_id": None, "state": "not a registered, awake push agent"}
-            first = outbox.head(session, agent_id)
-            if first is None:
-                return {"msg_id": None, "state": "nothing waiting"}
-            url, msg_id = agent.url, first.msg_id
-            body = serialise(with_version(first.body.encode(), agent.version))
-        return {"msg_id": msg_id, "outcome": self._post(url, body, msg_id)}
+                return {"acked": [], "state": "not a registered, awake push agent"}
+            url, version = agent.url, agent.version
+            waiting = [(m.msg_id, m.body) for m in outbox.first(session, agent_id, PUSH_RUN)]
+        if not waiting:
+            return {"acked": [], "state": "nothing waiting"}
+        acked = []
+        for msg_id, body in waiting:
+            outcome = self._post(url, serialise(with_version(body.encode(), version)), msg_id)
+            if outcome != "acked":
+                return {"acked": acked, "msg_id": msg_id, "outcome": outcome}
+            acked.append(msg_id)
+        return {"acked": acked}
 
     def _settle(self, session: Session, agent_id: int, sent: dict) -> dict:
-        """What the POST means for the agent's queue, under the agent's row lock: an ack
-        releases the message, status 8 puts the agent to sleep, a failure queues a retry
-        after the back-off. Whatever came of it, a message waiting for an agent that may take
-        one gets its wake-up (one may have arrived while this one was in flight)."""
+        """What the POSTs mean for the agent's queue, under the agent's row lock: acks release
+        their messages, status 8 puts the agent to sleep, a failure queues a retry after the
+        back-off. Otherwise a message still waiting (or one that arrived meanwhile) for an
+        agent that may take one gets its wake-up."""
         if session.get(outbox.SifAgent, agent_id) is None:
-            return {"delivered": None, "state": "agent removed"}
+            return {"delivered": [], "state": "agent removed"}
         agent = outbox.lock(session, agent_id)
         agent.delivery_queued = False
-        msg_id, outcome = sent["msg_id"], sent.get("outcome")
-        if msg_id is None:
-            answer: dict = {"delivered": None, "state": sent["state"]}
-        elif outcome == "acked":
+        acked, outcome = sent["acked"], sent.get("outcome")
+        for msg_id in acked:
             outbox.release(session, agent_id, msg_id)
+        if acked:
             agent.delivery_failures = 0
-            answer = {"delivered": msg_id}
-        elif outcome == "sleeping":
+        answer: dict = {"delivered": acked}
+        if outcome == "sleeping":
             agent.asleep = True
-            return {"delivered": None, "state": "agent sleeping"}
-        else:
+            return {**answer, "state": "agent sleeping"}
+        if outcome is not None:
             agent.delivery_failures += 1
             log.info(
                 "sif push to agent %s failed (%s), attempt %d",
@@ -113,10 +124,10 @@ class Delivery:
             )
             if agent.delivery_failures < self.max_failures:
                 outbox.kick(session, agent, delay=self.backoff(agent.delivery_failures))
-            return {"delivered": None, "failed": outcome, "attempt": agent.delivery_failures}
+            return {**answer, "failed": outcome, "attempt": agent.delivery_failures}
         if outbox.head(session, agent_id) is not None:
             outbox.kick(session, agent)
-        return answer
+        return {**answer, "state": sent["state"]} if "state" in sent else answer
 
     def backoff(self, failures: int) -> float:
         """Seconds before the next try: doubling with each consecutive failure, capped."""

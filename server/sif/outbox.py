@@ -62,9 +62,19 @@ def kick(session: Session, agent: SifAgent, delay: float = 0.0) -> WorkJob | Non
 
 
 def head(session: Session, agent_id: int) -> SifOutbox | None:
-    return session.scalars(
-        select(SifOutbox).where(SifOutbox.agent_id == agent_id).order_by(SifOutbox.id).limit(1)
-    ).first()
+    return next(iter(first(session, agent_id, 1)), None)
+
+
+def first(session: Session, agent_id: int, count: int) -> list[SifOutbox]:
+    """The agent's ``count`` oldest messages, oldest first."""
+    return list(
+        session.scalars(
+            select(SifOutbox)
+            .where(SifOutbox.agent_id == agent_id)
+            .order_by(SifOutbox.id)
+            .limit(count)
+        )
+    )
 
 
 def waiting(session: Session, agent_id: int) -> int:
