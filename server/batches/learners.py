@@ -139,12 +139,14 @@ class Chunk:
                 chunk.by_id[learner.id] = learner
         wanted: dict[IdentityKey, Group] = {}
         blocks: set[tuple[dt.date, str]] = set()
+        #: Each searchable person of the chunk, once, with its identity key (or None).
+        people: dict[Demographics, IdentityKey | None] = {}
         for fields in batch:
             person = _person(fields)
             if person is None:
                 continue
             keys = person.keys
-            identity = _identity(keys, person)
+            identity = people[person] = _identity(keys, person)
             if identity is not None and keys["family_sound"]:
                 wanted[identity] = (identity[1], identity[2], identity[4])
                 blocks.add((person.date_of_birth, keys["family_sound"]))
@@ -166,11 +168,7 @@ class Chunk:
             if len(live) == 1 and _identity_of(live[0]) == identity:
                 chunk.exact[identity] = live[0]
         if matcher is not None:
-            searched = [
-                person
-                for person in dict.fromkeys(filter(None, map(_person, batch)))
-                if _identity(person.keys, person) not in chunk.exact
-            ]
+            searched = [person for person, key in people.items() if key not in chunk.exact]
             chunk.answers = dict(zip(searched, matcher.find_many(session, searched), strict=True))
         return chunk
 

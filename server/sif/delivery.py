@@ -113,8 +113,8 @@ class Delivery:
         answer: dict = {"delivered": acked}
         if outcome == "sleeping":
             agent.asleep = True
-            return {**answer, "state": "agent sleeping"}
-        if outcome is not None:
+            answer["state"] = "agent sleeping"
+        elif outcome is not None:
             agent.delivery_failures += 1
             log.info(
                 "sif push to agent %s failed (%s), attempt %d",
@@ -124,10 +124,13 @@ class Delivery:
             )
             if agent.delivery_failures < self.max_failures:
                 outbox.kick(session, agent, delay=self.backoff(agent.delivery_failures))
-            return {**answer, "failed": outcome, "attempt": agent.delivery_failures}
-        if outbox.head(session, agent_id) is not None:
-            outbox.kick(session, agent)
-        return {**answer, "state": sent["state"]} if "state" in sent else answer
+            answer.update(failed=outcome, attempt=agent.delivery_failures)
+        else:
+            if "state" in sent:
+                answer["state"] = sent["state"]
+            if outbox.head(session, agent_id) is not None:
+                outbox.kick(session, agent)
+        return answer
 
     def backoff(self, failures: int) -> float:
         """Seconds before the next try: doubling with each consecutive failure, capped."""
