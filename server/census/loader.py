@@ -55,6 +55,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from miap.server.census import pupils
+from miap.server.census.screening import PENDING, Screen
 from miap.server.matching.engine import EXACT, MANY_PROBES, NO_MATCH, Demographics, ScoringMatcher
 from miap.server.matching.normalise import UNKNOWN_POSTCODE
 from miap.server.progress import ProgressFactory, silent
@@ -100,8 +101,6 @@ _FROM_STAGE = (
 _REJECTED_GAP = (None,) * (len(STAGE_COLUMNS) - 5)
 _IDENTITY = ("given_key", "family_key", "date_of_birth", "gender", "postcode_key")
 _UNKNOWN_KEY = UNKNOWN_POSTCODE  # ZZ999ZZ
-#: A chunk's rows still to settle, followers aside (all of them new in an empty register).
-_PENDING = "census_rows.outcome IS NULL AND census_rows.leader_line IS NULL"
 
 
 class CensusError(Exception):
@@ -655,7 +654,7 @@ class _Chunk:
             f"FROM census_rows WHERE {self.where} AND census_rows.outcome IS NULL"
         ).one()
         if pending and self.register_empty:
-            self._register_set_based(_PENDING)
+            self._register_set_based(PENDING)
         elif pending:
             self._exact()
             self._clearly_new()
@@ -710,61 +709,13 @@ class _Chunk:
         )
 
     def _clearly_new(self) -> None:
-        """Rows with no candidate in the register: every row when it was empty; on
-        PostgreSQL, rows that no blocking key of the engine's could reach (a superset of its
-        blocks: the name pairs, a near birth date with a Soundex code, a birth date a digit
-        or two away with both Soundex codes, the postcode)."""
-        pending = (
-            f"WHERE {self.where} AND census_rows.outcome IS NULL "
-            "AND census_rows.leader_line IS NULL"
-        )
+        """Rows no candidate of which the engine could return: every row when the register
+        was empty; on PostgreSQL, those ``screening.Screen`` proves so set-based (on SQLite
+        the engine answers every row)."""
         if self.register_empty:
-            self.execute(f"UPDATE census_rows SET outcome = 'new' {pending}")
-            return
-        if not self.load.postgres:
-            return
-        s = "census_rows"
-        sounds = f"string_to_array({s}.sounds, ',')"
-        a, b = "to_char(l.date_of_birth, 'YYYYMMDD')", f"to_char({s}.date_of_birth, 'YYYYMMDD')"
-        digits = " + ".join(
-            f"(substr({a}, {i}, 1) <> substr({b}, {i}, 1))::int" for i in range(1, 9)
-        )
-        swapped = (
-            f"(extract(year from l.date_of_birth) = extract(year from {s}.date_of_birth) "
-            f"AND extract(month from l.date_of_birth) = extract(day from {s}.date_of_birth) "
-            f"AND extract(day from l.date_of_birth) = extract(month from {s}.date_of_birth))"
-        )
-        wide = f"({digits} <= 2 OR {swapped})"
-        swapped_date = (
-            f"CASE WHEN extract(day from {s}.date_of_birth) <= 12 THEN make_date("
-            f"extract(year from {s}.date_of_birth)::int, extract(day from {s}.date_of_birth)::int,"
-            f" extract(month from {s}.date_of_birth)::int) END"
-        )
-        mine = "l.id <= :high_id"
-        blocks = [
-            # the name pair, a given-name variant, and the pair crossed
-            f"l.given_key = ANY(string_to_array({s}.givens, ',')) "
-            f"AND l.family_key = {s}.family_key",
-            f"l.given_key = {s}.family_key AND l.family_key = {s}.given_key",
-            # a near birth date with the Soundex of either name in either field
-            f"l.date_of_birth = {s}.date_of_birth AND "
-            f"(l.family_sound = ANY({sounds}) OR l.given_sound = ANY({sounds}))",
-            f"l.date_of_birth = {swapped_date} AND "
-            f"(l.family_sound = ANY({sounds}) OR l.given_sound = ANY({sounds}))",
-            # a wide birth date with both Soundex codes, either way round
-            f"l.family_sound = {s}.family_sound AND l.given_sound = {s}.given_sound AND {wide}",
-            f"l.family_sound = {s}.given_sound AND l.given_sound = {s}.family_sound AND {wide}",
-            # the same (known) postcode with a Soundex code or a wide birth date
-            f"{s}.postcode_key <> '{_UNKNOWN_KEY}' AND l.postcode_key = {s}.postcode_key AND "
-            f"(l.family_sound = ANY({sounds}) OR l.given_sound = ANY({sounds}) OR {wide})",
-        ]
-        self.execute(
-            f"UPDATE census_rows SET outcome = 'new' {pending} "
-            + "".join(
-                f"AND NOT EXISTS (SELECT 1 FROM learners l WHERE {block} AND {mine}) "
-                for block in blocks
-            )
-        )
+            self.execute(f"UPDATE census_rows SET outcome = 'new' WHERE {self.where} AND {PENDING}")
+        elif self.load.postgres:
+            Screen(self.session, self.where, self.values, self.load.matcher).run()
 
     def _match_the_rest(self) -> None:
         """The engine, in Python, for rows with a candidate and no exact answer yet."""
@@ -796,6 +747,28 @@ class _Chunk:
                     updates.append(("possible", None, reason, row.line))
                 else:
                     updates.append(("possible", None, "too many possible matches", row.line))
+        self._record(updates)
+
+    def _record(self, updates: list[tuple[str, int | None, str | None, int]]) -> None:
+        """Each ``(outcome, learner id, reason, line)``: on PostgreSQL in one ``UPDATE …
+        FROM unnest(…)`` (one round trip, where an executemany makes one per row and cost
+        as much as the engine's scoring); elsewhere one executemany."""
+        if not updates:
+            return
+        if self.load.postgres:
+            outcomes, ids, reasons, lines = (list(column) for column in zip(*updates, strict=True))
+            self.execute(
+                "UPDATE census_rows SET outcome = u.outcome, learner_id = u.id, "
+                "reason = u.reason FROM unnest(CAST(:outcomes AS varchar[]), "
+                "CAST(:ids AS bigint[]), CAST(:reasons AS varchar[]), CAST(:lines AS integer[])) "
+                "AS u(outcome, id, reason, line) "
+                "WHERE census_rows.run_id = :r AND census_rows.line = u.line",
+                outcomes=outcomes,
+                ids=ids,
+                reasons=reasons,
+                lines=lines,
+            )
+            return
         self.session.execute(
             text(
                 "UPDATE census_rows SET outcome = :o, learner_id = :id, reason = :reason "
@@ -844,7 +817,7 @@ class _Chunk:
             "UPDATE census_rows SET outcome = 'new', learner_id = made.id FROM made "
             f"WHERE {self.where} AND {rows} AND census_rows.uln = made.uln"
         ).bindparams(bindparam("now", type_=DateTime))
-        if rows != _PENDING:
+        if rows != PENDING:
             # Rows marked ``new`` by the earlier passes: the planner's statistics (taken before
             # any outcome was set) would misjudge a join with the statement's own output, so
             # the rows take their learners through the ULN index, as on SQLite.
@@ -853,13 +826,13 @@ class _Chunk:
             with self.session.begin_nested():
                 self.session.execute(statement, {**self.values, "now": utcnow()})
         except IntegrityError:
-            if rows == _PENDING:
+            if rows == PENDING:
                 self.execute(
                     f"UPDATE census_rows SET outcome = 'new' WHERE {self.where} AND {rows}"
                 )
             self._register_new()
             return
-        if rows != _PENDING:
+        if rows != PENDING:
             self.execute(
                 "UPDATE census_rows SET learner_id = l.id FROM learners l "
                 f"WHERE {self.where} AND census_rows.outcome = 'new' AND l.uln = census_rows.uln"

@@ -585,9 +585,11 @@ class ScoringMatcher:
             rows: list[list] = [[] for _ in probes]
             # The plan's estimated cost (a hundred probes assumed) crosses the JIT threshold;
             # compiling it would take longer than running it.
-            session.execute(text("SET LOCAL jit = off"))
+            connection = session.connection()  # Core rows: the ORM's loading costs more here
+            connection.execute(text("SET LOCAL jit = off"))
             values = {"probes": table, "high_id": up_to_id}
-            for row in session.execute(many_candidates_statement(up_to_id is not None), values):
+            statement = many_candidates_statement(up_to_id is not None)
+            for row in connection.execute(statement, values):
                 rows[row.probe].append(row)
             answers += [
                 self._score(p, found, decisive) for p, found in zip(probes, rows, strict=True)
@@ -630,6 +632,14 @@ class ScoringMatcher:
         rest += weights["gender"][gender_level(probe.gender, row.gender)]
         # A hair of slack: the sum here runs in another order than ``MatchWeights.score``'s.
         return rest + self._names_at_most < self.weights.threshold - 1e-9
+
+    def could_return(self, probe: Probe, row: Row) -> bool:
+        """Whether the engine could return candidate ``row`` (of ``_COLUMNS``, live, not
+        holding ``probe``'s name pair, so its pair level is ``other``) for ``probe``: it
+        could be exact, or it scores at the threshold."""
+        levels = compare(probe, _stored(row), self.variants)
+        levels["pair"] = "other"
+        return is_exact(levels) or self.weights.score(levels) >= self.weights.threshold
 
     def reach(self, query: Demographics) -> frozenset[tuple]:
         """Every key by which a learner can enter ``query``'s blocks: the equalities of

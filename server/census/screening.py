@@ -1,0 +1,278 @@
+"""Census rows proved new without the engine, set-based (PostgreSQL).
+
+In a register of a million learners nearly every pupil has candidates: dozens share the name
+pair, others a birth date and a Soundex code. Searching each pupil through the engine costs
+about a millisecond. Yet almost none of those candidates could be returned, and the engine
+answers "no match" for a row unless one of its candidates could be exact or scores at the
+threshold. ``Screen`` proves that for a whole chunk at once, over a superset of the engine's
+blocks read by joins, without their limits (every candidate the engine reads is among them):
+
+* learners holding the searched name pair: both names are exact and the pair's rarity is
+  the count of its holders, so their scores are bounded in SQL (``ScoreBounds``). Of a
+  common pair's holders only those that could reach the threshold are joined: in the
+  searched postcode area, born the same day or with day and month swapped, or with a
+  postcode unknown on either side (``ScoreBounds.common_holders_apart``);
+* every other candidate (a given-name variant, the pair crossed, a near birth date with a
+  Soundex code, a wide one with both codes, the postcode) whose bound with the most any
+  names can weigh reaches the threshold is read and compared by the engine itself
+  (``ScoringMatcher.could_return``). A wide birth date is at most two digits away, so one of
+  its year, month and day is the searched one's: the joins use each in turn.
+
+A row none of whose candidates could be returned is marked ``new``; the others go to the
+engine as before, which answers them with its own blocks and limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Date, text
+from sqlalchemy.orm import Session
+
+from miap.server.matching.bounds import (
+    ScoreBounds,
+    area,
+    unknown_postcode,
+    wrong_digits,
+    yyyymmdd,
+)
+from miap.server.matching.engine import PAIR_LIMIT, Demographics, ScoringMatcher
+
+#: Rows of the chunk not settled yet (a follower is its leader's).
+PENDING = "census_rows.outcome IS NULL AND census_rows.leader_line IS NULL"
+#: A hair of slack under the threshold: SQL adds the weights in another order than Python.
+_SLACK = 1e-9
+_LIVE = "l.merged_into_id IS NULL AND l.deleted_at IS NULL"
+_HOLDS = "l.given_key = r.given_key AND l.family_key = r.family_key"
+#: The joined learner's birth date as YYYYMMDD, once per pair (``d.digits``).
+_DIGITS = f"CROSS JOIN LATERAL (SELECT {yyyymmdd('l.date_of_birth')} AS digits) AS d"
+#: The learner columns the engine's comparison reads (``engine._COLUMNS``).
+_LEARNER = (
+    "id",
+    "uln",
+    "given_key",
+    "family_key",
+    "previous_family_key",
+    "family_at16_key",
+    "middle_other_name",
+    "preferred_given_name",
+    "date_of_birth",
+    "gender",
+    "postcode_key",
+    "merged_into_id",
+    "deleted_at",
+)
+#: Planner settings for the screen's statements (only): a chunk's rows are hashed and the
+#: register scanned once a block. A merge join would read the register in index order, each
+#: block; a nested loop, every holder of a common name pair, each of its rows.
+_MEMORY = ("work_mem", "256MB")
+_HASHED = (_MEMORY, ("enable_mergejoin", "off"), ("enable_nestloop", "off"))
+#: The other candidates' blocks lay a row's keys out beside it (LATERAL: nested loops).
+_LAID_OUT = (_MEMORY, ("enable_mergejoin", "off"))
+
+
+class Screen:
+    """The screening of one chunk's pending rows (``where`` and its ``values``)."""
+
+    def __init__(
+        self, session: Session, where: str, values: dict[str, object], matcher: ScoringMatcher
+    ) -> None:
+        self.session = session
+        self.where = where
+        self.values = {**values, "threshold": matcher.weights.threshold - _SLACK}
+        self.matcher = matcher
+        self.bounds = ScoreBounds(matcher.weights)
+        day, month = "date_part('day', date_of_birth)", "date_part('month', date_of_birth)"
+        self.rows = (
+            "rows AS MATERIALIZED (SELECT line, given_name, family_name, gender, postcode, "
+            "given_key, family_key, given_sound, family_sound, date_of_birth, postcode_key, "
+            "string_to_array(sounds, ',') AS sounds, string_to_array(givens, ',') AS givens, "
+            f"{yyyymmdd('date_of_birth')} AS digits, {area('postcode_key')} AS area, "
+            f"CASE WHEN {day} <= 12 THEN make_date(date_part('year', date_of_birth)::int, "
+            f"{day}::int, {month}::int) END AS swapped "
+            f"FROM census_rows WHERE {where} AND {PENDING})"
+        )
+
+    def run(self) -> None:
+        """Mark ``new`` every pending row no candidate of which the engine could return."""
+        with self._planner(_HASHED):
+            reaching = self._holders_reaching()
+        with self._planner(_LAID_OUT):
+            reaching |= self._others_reaching()
+        self.session.execute(
+            text(
+                "UPDATE census_rows SET outcome = 'new' "
+                f"WHERE {self.where} AND {PENDING} "
+                "AND NOT (census_rows.line = ANY(CAST(:reaching AS integer[])))"
+            ),
+            {**self.values, "reaching": sorted(reaching)},
+        )
+
+    @contextmanager
+    def _planner(self, settings: tuple[tuple[str, str], ...]) -> Iterator[None]:
+        """``settings`` for the statements run inside (the transaction's own, then reset)."""
+        for name, value in settings:
+            self.session.execute(text(f"SET LOCAL {name} = '{value}'"))
+        yield
+        for name, _ in settings:
+            self.session.execute(text(f"RESET {name}"))
+
+    def _fields(self, digits: str) -> str:
+        """The bound of the birth date (``digits``: the candidate's as YYYYMMDD), postcode and
+        gender of candidate ``l`` for row ``r``."""
+        b = self.bounds
+        return (
+            f"{b.dob('r.digits', digits)} + {b.postcode('r.postcode_key', 'l.postcode_key')} "
+            f"+ {b.gender('r.gender', 'l.gender')}"
+        )
+
+    @staticmethod
+    def _could_be_exact() -> str:
+        """What every exact candidate meets: the birth date and the postcode."""
+        return "(r.date_of_birth = l.date_of_birth AND r.postcode_key = l.postcode_key)"
+
+    def _holders_reaching(self) -> set[int]:
+        """Rows a holder of whose name pair could be returned, scored in SQL."""
+        b = self.bounds
+        joined = f"JOIN learners l ON {_HOLDS} AND l.id <= :high_id AND {_LIVE}"
+        if b.common_holders_apart():
+            # a common pair's holders that could reach the threshold (and no others)
+            common = [
+                f"AND {area('l.postcode_key')} = r.area",
+                "AND l.date_of_birth = r.date_of_birth",
+                "AND l.date_of_birth = r.swapped",
+                f"AND {unknown_postcode('l.postcode_key')}",
+                f"WHERE {unknown_postcode('r.postcode_key')}",
+            ]
+        else:
+            common = [""]
+        held = " UNION ALL ".join(
+            "SELECT r.line, p.live, p.read, l.date_of_birth AS born, l.gender AS sex, "
+            "l.postcode_key AS postcode FROM rows r JOIN pairs p ON p.given_key = r.given_key "
+            f"AND p.family_key = r.family_key AND {which} {joined} {more}"
+            for which, more in [("NOT p.common", ""), *(("p.common", more) for more in common)]
+        )
+        score = (
+            f"{b.exact_names!r}::float8 + {b.pair('l.live', 'l.read')} "
+            f"+ {b.dob('r.digits', yyyymmdd('l.born'))} "
+            f"+ {b.postcode('r.postcode_key', 'l.postcode')} + {b.gender('r.gender', 'l.sex')}"
+        )
+        exact = "(r.date_of_birth = l.born AND r.postcode_key = l.postcode)"
+        return set(
+            self.session.scalars(
+                text(
+                    f"WITH {self.rows}, pairs AS MATERIALIZED (SELECT l.given_key, "
+                    f"l.family_key, COUNT(*) FILTER (WHERE {_LIVE}) AS live, COUNT(*) AS read, "
+                    f"COUNT(*) FILTER (WHERE {_LIVE}) >= {PAIR_LIMIT} "
+                    f"AND COUNT(*) FILTER (WHERE {_LIVE}) = COUNT(*) AS common "
+                    "FROM learners l JOIN (SELECT DISTINCT given_key, family_key FROM rows) k "
+                    "ON l.given_key = k.given_key AND l.family_key = k.family_key "
+                    "WHERE l.id <= :high_id GROUP BY 1, 2), "
+                    f"held AS ({held}) "
+                    "SELECT DISTINCT l.line FROM held l JOIN rows r USING (line) "
+                    f"WHERE {exact} OR {score} >= :threshold"
+                ),
+                self.values,
+            )
+        )
+
+    def _others_reaching(self) -> set[int]:
+        """Rows another candidate of which could be returned: those whose fields' bound,
+        with the most the names of a learner not holding the pair can weigh, reaches the
+        threshold are read and compared by the engine. The blocks that lay a row's keys out
+        beside it (LATERAL) run in one statement, the plain joins in another."""
+        wide = f"({wrong_digits('r.digits', 'd.digits')} <= 2 OR l.date_of_birth = r.swapped)"
+        any_sound = "(l.family_sound = ANY(r.sounds) OR l.given_sound = ANY(r.sounds))"
+        near = (
+            "CROSS JOIN LATERAL (SELECT born, sound FROM unnest(ARRAY[r.date_of_birth, "
+            "r.swapped]) AS born, unnest(r.sounds) AS sound) AS k "
+        )
+        # (joins, a condition on the pair); the wide date needs the candidate's digits (``d``)
+        laid_out = [
+            # a variant of the given name with the family name, or the pair crossed
+            (
+                "CROSS JOIN LATERAL (SELECT given, r.family_key AS family "
+                "FROM unnest(array_remove(r.givens, r.given_key)) AS given "
+                "UNION ALL SELECT r.family_key, r.given_key) AS k "
+                "JOIN learners l ON l.given_key = k.given AND l.family_key = k.family",
+                "TRUE",
+            ),
+            # a near birth date (the same, or day and month swapped) with a Soundex code
+            *(
+                (
+                    f"{near} JOIN learners l ON l.date_of_birth = k.born AND l.{key} = k.sound",
+                    "TRUE",
+                )
+                for key in ("family_sound", "given_sound")
+            ),
+        ]
+        joined = [
+            # a wide birth date with both Soundex codes, either way round: at most two of its
+            # digits differ, so its year, month or day is the searched one's
+            *(
+                (
+                    f"JOIN learners l ON l.family_sound = r.{first} "
+                    f"AND l.given_sound = r.{second} AND date_part('{part}', l.date_of_birth) "
+                    f"= date_part('{part}', r.date_of_birth)",
+                    wide,
+                )
+                for first, second in (
+                    ("family_sound", "given_sound"),
+                    ("given_sound", "family_sound"),
+                )
+                for part in ("year", "month", "day")
+            ),
+            # the same known postcode with a Soundex code or a wide birth date
+            (
+                "JOIN learners l ON l.postcode_key = r.postcode_key "
+                f"AND NOT {unknown_postcode('r.postcode_key')}",
+                f"({any_sound} OR {wide})",
+            ),
+        ]
+        with self._planner(_LAID_OUT):
+            reaching = self._compared(laid_out)
+        with self._planner(_HASHED):
+            return reaching | self._compared(joined)
+
+    def _compared(self, blocks: list[tuple[str, str]]) -> set[int]:
+        """Rows a candidate of ``blocks`` (not holding the pair) of which the engine could
+        return, once its fields' bound leaves room for its names."""
+        columns = ", ".join(f"l.{name}" for name in _LEARNER)
+        found = " UNION ".join(
+            f"SELECT r.line, {columns}, d.digits FROM rows r {joins} {_DIGITS} "
+            f"WHERE l.id <= :high_id AND {_LIVE} AND NOT ({_HOLDS}) AND {condition}"
+            for joins, condition in blocks
+        )
+        names = self.bounds.names_apart
+        result = self.session.execute(
+            text(
+                f"WITH {self.rows}, found AS ({found}) "
+                "SELECT r.given_name AS searched_given, r.family_name AS searched_family, "
+                "r.date_of_birth AS searched_born, r.gender AS searched_gender, "
+                "r.postcode AS searched_postcode, l.* FROM found l JOIN rows r USING (line) "
+                f"WHERE {self._could_be_exact()} "
+                f"OR {self._fields('l.digits')} + {names!r}::float8 >= :threshold "
+                "ORDER BY l.line"
+            ).columns(searched_born=Date, date_of_birth=Date),
+            self.values,
+        )
+        reaching: set[int] = set()
+        line, probe = None, None
+        for row in result:
+            if row.line in reaching:
+                continue
+            if row.line != line:
+                line = row.line
+                probe = self.matcher.probe(
+                    Demographics(
+                        given_name=row.searched_given,
+                        family_name=row.searched_family,
+                        date_of_birth=row.searched_born,
+                        gender=row.searched_gender,
+                        postcode=row.searched_postcode,
+                    )
+                )
+            if self.matcher.could_return(probe, row):
+                reaching.add(row.line)
+        return reaching
