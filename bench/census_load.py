@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import seed as seeding  # noqa: E402
-from bench.processes import timed_miap  # noqa: E402
+from bench.processes import timed_miap, yardstick  # noqa: E402
 from miap.server.census import synthetic  # noqa: E402
 from miap.storage import migrations  # noqa: E402
 
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     scenarios = args.scenario or ["empty", "reload", "grown"]
+    print(yardstick(), flush=True)
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         census = Path(folder) / "census.csv"
         written = write_file(census, args.count, args.seed, 0)

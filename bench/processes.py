@@ -23,3 +23,17 @@ def timed_miap(*arguments: str) -> tuple[float, float, str]:
         raise SystemExit(f"miap {arguments[0]} failed:\n{result.stdout}\n{result.stderr}")
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return seconds, rss, result.stdout.strip()
+
+
+def yardstick() -> str:
+    """How fast one core of this machine runs Python, printed with the figures so that runs
+    on different machines can be compared: the seconds ``sum(range(10**8))`` takes (the
+    best of three)."""
+    best = min(_timed_sum() for _ in range(3))
+    return f"yardstick: sum(range(10**8)) in {best:.2f} s on one core"
+
+
+def _timed_sum() -> float:
+    started = time.perf_counter()
+    sum(range(10**8))
+    return time.perf_counter() - started

@@ -30,7 +30,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import seed as seeding  # noqa: E402
-from bench.processes import timed_miap  # noqa: E402
+from bench.processes import timed_miap, yardstick  # noqa: E402
 from miap.server.records import synthetic  # noqa: E402
 from miap.storage import migrations  # noqa: E402
 from miap.storage.engine import Database  # noqa: E402
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.events < args.per_learner or args.per_learner < 1:
         parser.error("--events must be at least --per-learner, which must be at least 1")
     formats = args.format or ["ILR", "CSV"]
+    print(yardstick(), flush=True)
     with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
         folder = Path(name)
         url = database(stack, args, folder)

@@ -67,9 +67,10 @@ _LEARNER = (
 #: register scanned once a block. A merge join would read the register in index order, each
 #: block; a nested loop, every holder of a common name pair, each of its rows.
 _MEMORY = ("work_mem", "256MB")
-_HASHED = (_MEMORY, ("enable_mergejoin", "off"), ("enable_nestloop", "off"))
+_NO_JIT = ("jit", "off")
+_HASHED = (_MEMORY, _NO_JIT, ("enable_mergejoin", "off"), ("enable_nestloop", "off"))
 #: The other candidates' blocks lay a row's keys out beside it (LATERAL: nested loops).
-_LAID_OUT = (_MEMORY, ("enable_mergejoin", "off"))
+_LAID_OUT = (_MEMORY, _NO_JIT, ("enable_mergejoin", "off"))
 
 
 class Screen:
@@ -98,8 +99,7 @@ class Screen:
         """Mark ``new`` every pending row no candidate of which the engine could return."""
         with self._planner(_HASHED):
             reaching = self._holders_reaching()
-        with self._planner(_LAID_OUT):
-            reaching |= self._others_reaching()
+        reaching |= self._others_reaching()
         self.session.execute(
             text(
                 "UPDATE census_rows SET outcome = 'new' "
@@ -188,10 +188,11 @@ class Screen:
             "CROSS JOIN LATERAL (SELECT born, sound FROM unnest(ARRAY[r.date_of_birth, "
             "r.swapped]) AS born, unnest(r.sounds) AS sound) AS k "
         )
-        # (joins, a condition on the pair); the wide date needs the candidate's digits (``d``)
+        # (the rows read, joins, a condition on the pair); a wide date needs the digits (``d``)
         laid_out = [
             # a variant of the given name with the family name, or the pair crossed
             (
+                "rows",
                 "CROSS JOIN LATERAL (SELECT given, r.family_key AS family "
                 "FROM unnest(array_remove(r.givens, r.given_key)) AS given "
                 "UNION ALL SELECT r.family_key, r.given_key) AS k "
@@ -201,30 +202,30 @@ class Screen:
             # a near birth date (the same, or day and month swapped) with a Soundex code
             *(
                 (
+                    "rows",
                     f"{near} JOIN learners l ON l.date_of_birth = k.born AND l.{key} = k.sound",
                     "TRUE",
                 )
                 for key in ("family_sound", "given_sound")
             ),
         ]
+        same_part = " OR ".join(
+            f"date_part('{part}', l.date_of_birth) = date_part('{part}', r.date_of_birth)"
+            for part in ("year", "month", "day")
+        )
         joined = [
-            # a wide birth date with both Soundex codes, either way round: at most two of its
-            # digits differ, so its year, month or day is the searched one's
-            *(
-                (
-                    f"JOIN learners l ON l.family_sound = r.{first} "
-                    f"AND l.given_sound = r.{second} AND date_part('{part}', l.date_of_birth) "
-                    f"= date_part('{part}', r.date_of_birth)",
-                    wide,
-                )
-                for first, second in (
-                    ("family_sound", "given_sound"),
-                    ("given_sound", "family_sound"),
-                )
-                for part in ("year", "month", "day")
+            # a wide birth date with both Soundex codes, either way round (each row twice,
+            # its codes in both orders): at most two of its digits differ, so its year, month
+            # or day is the searched one's
+            (
+                "(SELECT *, family_sound AS first, given_sound AS second FROM rows UNION ALL "
+                "SELECT *, given_sound, family_sound FROM rows)",
+                "JOIN learners l ON l.family_sound = r.first AND l.given_sound = r.second",
+                f"({same_part}) AND {wide}",
             ),
             # the same known postcode with a Soundex code or a wide birth date
             (
+                "rows",
                 "JOIN learners l ON l.postcode_key = r.postcode_key "
                 f"AND NOT {unknown_postcode('r.postcode_key')}",
                 f"({any_sound} OR {wide})",
@@ -235,14 +236,14 @@ class Screen:
         with self._planner(_HASHED):
             return reaching | self._compared(joined)
 
-    def _compared(self, blocks: list[tuple[str, str]]) -> set[int]:
+    def _compared(self, blocks: list[tuple[str, str, str]]) -> set[int]:
         """Rows a candidate of ``blocks`` (not holding the pair) of which the engine could
         return, once its fields' bound leaves room for its names."""
         columns = ", ".join(f"l.{name}" for name in _LEARNER)
         found = " UNION ".join(
-            f"SELECT r.line, {columns}, d.digits FROM rows r {joins} {_DIGITS} "
+            f"SELECT r.line, {columns}, d.digits FROM {source} r {joins} {_DIGITS} "
             f"WHERE l.id <= :high_id AND {_LIVE} AND NOT ({_HOLDS}) AND {condition}"
-            for joins, condition in blocks
+            for source, joins, condition in blocks
         )
         names = self.bounds.names_apart
         result = self.session.execute(
