@@ -16,11 +16,11 @@ and academic year) carries on from the marks.
 3. **Settling**, chunk by chunk in line order, one transaction each (with ``settled_line``):
    a UPN already linked to a learner is *linked*; a row whose identity is held by exactly one
    live learner, with no other learner sharing its family name, birth date and postcode, is
-   the engine's exact match and *matched* (one join); a row with no candidate at all in the
-   register is *new* (on PostgreSQL one statement over the blocking keys; on SQLite when the
-   register was empty); only the rest go through the matching engine in Python
-   (``ScoringMatcher.scored`` / ``decide``): exact → matched, none → new, possible or too
-   many → *possible* (not registered, reported). New rows become learners in one
+   the engine's exact match and *matched* (one join); a row no candidate of which the
+   engine could return is *new* (on PostgreSQL proved set-based by ``screening.Screen``; on
+   SQLite when the register was empty); only the rest go through the matching engine in
+   Python (``ScoringMatcher.scored_many`` / ``decide``): exact → matched, none → new,
+   possible or too many → *possible* (not registered, reported). New rows become learners in one
    ``INSERT … SELECT``; every UPN with a learner is upserted into ``census_pupils``; every
    ULN issued is audited (rows as ``audit.record`` writes them, by one ``INSERT … SELECT``)
    in the same transaction. On PostgreSQL the passes are fewer (``_Chunk.settle``): the
