@@ -37,7 +37,12 @@ from miap.server.matching.bounds import (
     wrong_digits,
     yyyymmdd,
 )
-from miap.server.matching.engine import PAIR_LIMIT, Demographics, ScoringMatcher
+from miap.server.matching.engine import (
+    CANDIDATE_COLUMNS,
+    PAIR_LIMIT,
+    Demographics,
+    ScoringMatcher,
+)
 
 #: Rows of the chunk not settled yet (a follower is its leader's).
 PENDING = "census_rows.outcome IS NULL AND census_rows.leader_line IS NULL"
@@ -47,22 +52,6 @@ _LIVE = "l.merged_into_id IS NULL AND l.deleted_at IS NULL"
 _HOLDS = "l.given_key = r.given_key AND l.family_key = r.family_key"
 #: The joined learner's birth date as YYYYMMDD, once per pair (``d.digits``).
 _DIGITS = f"CROSS JOIN LATERAL (SELECT {yyyymmdd('l.date_of_birth')} AS digits) AS d"
-#: The learner columns the engine's comparison reads (``engine._COLUMNS``).
-_LEARNER = (
-    "id",
-    "uln",
-    "given_key",
-    "family_key",
-    "previous_family_key",
-    "family_at16_key",
-    "middle_other_name",
-    "preferred_given_name",
-    "date_of_birth",
-    "gender",
-    "postcode_key",
-    "merged_into_id",
-    "deleted_at",
-)
 #: Planner settings for the screen's statements (only): a chunk's rows are hashed and the
 #: register scanned once a block. A merge join would read the register in index order, each
 #: block; a nested loop, every holder of a common name pair, each of its rows.
@@ -239,7 +228,7 @@ class Screen:
     def _compared(self, blocks: list[tuple[str, str, str]]) -> set[int]:
         """Rows a candidate of ``blocks`` (not holding the pair) of which the engine could
         return, once its fields' bound leaves room for its names."""
-        columns = ", ".join(f"l.{name}" for name in _LEARNER)
+        columns = ", ".join(f"l.{name}" for name in CANDIDATE_COLUMNS)
         found = " UNION ".join(
             f"SELECT r.line, {columns}, d.digits FROM {source} r {joins} {_DIGITS} "
             f"WHERE l.id <= :high_id AND {_LIVE} AND NOT ({_HOLDS}) AND {condition}"

@@ -222,6 +222,8 @@ _COLUMNS = (
     Learner.merged_into_id,
     Learner.deleted_at,
 )
+#: The names of ``_COLUMNS``: what a set-based reading of candidates must select.
+CANDIDATE_COLUMNS = tuple(column.name for column in _COLUMNS)
 
 
 def swapped_day_month(date: dt.date) -> dt.date | None:
