@@ -12,11 +12,12 @@ import dataclasses
 import json
 import re
 import sys
+from functools import partial
 from pathlib import Path
 
 from miap.server.commands import action
 from miap.server.progress import silent, terminal
-from miap.server.records import loader
+from miap.server.records import ilr_parts, loader
 from miap.server.records.errors import RecordsError
 from miap.server.records.events import SOURCES
 from miap.server.records.ilr import IlrReturn
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``miap records …``; refusals raise ``RecordsError`` (exit status 2)."""
     if args.action == "show":
         return _show(args, settings)
-    reader, scope_of = _reader(args)
+    reader, scope_of, parts = _reader(args)
     if args.chunk is not None and args.chunk < 1:
         raise RecordsError("--chunk must be at least 1")
     db = Database(settings.database_url)
@@ -104,6 +105,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             rejects=args.rejects,
             progress=silent if args.no_progress else terminal("B", binary=True),
             chunk=args.chunk,
+            parts=parts,
         ).run()
     finally:
         db.dispose()
@@ -117,7 +119,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _reader(args: argparse.Namespace) -> tuple[loader.Reader, object]:
+def _reader(
+    args: argparse.Namespace,
+) -> tuple[loader.Reader, object, loader.PartReading | None]:
+    """The file's reader, what its scope is once read, and how to read it in parts."""
     if not args.file.is_file():
         raise RecordsError(f"no file at {args.file}")
     if args.source == "ILR":
@@ -135,7 +140,8 @@ def _reader(args: argparse.Namespace) -> tuple[loader.Reader, object]:
                 "ILR", header.ukprn, header.year.code, header.return_key, read.name.prepared
             )
 
-        return reader, ilr_scope
+        parts = partial(ilr_parts.read_in_parts, reader) if ilr_parts.in_parts(reader) else None
+        return reader, ilr_scope, parts
     if args.provider is None or not is_valid_ukprn(args.provider):
         raise RecordsError(f"--source {args.source} needs --provider UKPRN (eight digits)")
     if args.collection is None or not _COLLECTION.fullmatch(args.collection):
@@ -146,7 +152,7 @@ def _reader(args: argparse.Namespace) -> tuple[loader.Reader, object]:
     if len(label) > _MAX_RETURN:
         raise RecordsError(f"--return is at most {_MAX_RETURN} characters")
     scope = loader.Scope(args.source, args.provider, args.collection, label)
-    return ResultsFile(args.file), lambda read: scope
+    return ResultsFile(args.file), lambda read: scope, None
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:

@@ -141,3 +141,13 @@ def staged(pos: int, place: str, uln: str, event_id: str, values: dict[str, Valu
 
 def rejected(pos: int, place: str, uln: str, event_id: str, reason: str) -> Staged:
     return Staged(pos, place, uln, event_id, None, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class StagedCsv:
+    """Staged rows already written as ``COPY``'s CSV (``STAGE_COLUMNS``), with their counts
+    (a worker's part of a file, see ``ilr_parts``)."""
+
+    payload: str
+    rows: int
+    rejected: int

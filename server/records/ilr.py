@@ -159,6 +159,8 @@ class IlrReturn:
         self.deliveries = 0
         #: Work-placement aims read (not qualifications, so not events).
         self.skipped = 0
+        #: Added to the parser's line numbers (a part read apart starts further down).
+        self.line_shift = 0
 
     @property
     def size(self) -> int:
@@ -319,7 +321,7 @@ class IlrReturn:
             self.deliveries += 1
             place = (
                 f"Learner {self.learners} LearnRefNumber {ref} AimSeqNumber {seq} "
-                f"(line {delivery.sourceline})"
+                f"(line {delivery.sourceline + self.line_shift})"
             )
             event_id = f"{ref.upper()}/{seq}"
             if found["subject_code"].upper() in WORK_PLACEMENT_AIMS:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import os
 import queue
 import threading
@@ -37,8 +38,15 @@ from sqlalchemy import DateTime, bindparam, func, select, text
 from sqlalchemy.engine import Connection
 
 from miap.server.progress import Progress, ProgressFactory, silent
-from miap.server.records.errors import RecordsError
-from miap.server.records.events import DATE_FIELDS, FIELDS, INTEGER_FIELDS, STAGE_COLUMNS, Staged
+from miap.server.records.errors import ReadWhole, RecordsError
+from miap.server.records.events import (
+    DATE_FIELDS,
+    FIELDS,
+    INTEGER_FIELDS,
+    STAGE_COLUMNS,
+    Staged,
+    StagedCsv,
+)
 from miap.storage.engine import Database
 from miap.storage.models import utcnow
 from miap.storage.records import RecordReturn
@@ -47,6 +55,8 @@ from miap.storage.records import RecordReturn
 CHUNK = {"postgresql": 20_000, "sqlite": 20_000}
 STAGE = "record_stage"
 REJECT_HEADER = ("position", "ULN", "SourceEventId", "reason")
+
+log = logging.getLogger("miap.records")
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,10 @@ class Scope:
     collection: str
     return_key: str
     prepared_at: dt.datetime | None = None
+
+
+#: Reads a file in parts already staged as CSV, or raises ``ReadWhole``.
+PartReading = Callable[[Callable[[int], object]], Iterator[StagedCsv]]
 
 
 class Reader(Protocol):
@@ -136,12 +150,13 @@ class _Copier:
 
     def __init__(self, raw) -> None:  # noqa: ANN001 - a psycopg2 connection
         self._raw = raw
-        self._queue: queue.Queue[list[Staged] | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[list[Staged] | str | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="records-copy", daemon=True)
         self._thread.start()
 
-    def put(self, chunk: list[Staged]) -> None:
+    def put(self, chunk: list[Staged] | str) -> None:
+        """Queue a chunk of rows, or rows already written as CSV."""
         if self._error is not None:
             raise self._failure()
         self._queue.put(chunk)
@@ -165,10 +180,13 @@ class _Copier:
             if self._error is not None:
                 continue  # drain, so the producer never blocks
             try:
-                # An unquoted empty field is NULL; staged rows hold no empty strings.
-                payload = io.StringIO()
-                csv.writer(payload).writerows(event.row() for event in chunk)
-                payload.seek(0)
+                if isinstance(chunk, str):
+                    payload = io.StringIO(chunk)
+                else:
+                    # An unquoted empty field is NULL; staged rows hold no empty strings.
+                    payload = io.StringIO()
+                    csv.writer(payload).writerows(event.row() for event in chunk)
+                    payload.seek(0)
                 with self._raw.cursor() as cursor:
                     cursor.copy_expert(self._SQL, payload)
             except BaseException as error:  # noqa: BLE001 - raised in the producer's thread
@@ -187,6 +205,7 @@ class RecordsLoad:
         rejects: Path | None = None,
         progress: ProgressFactory = silent,
         chunk: int | None = None,
+        parts: PartReading | None = None,
     ) -> None:
         self.db = db
         self.reader = reader
@@ -195,6 +214,9 @@ class RecordsLoad:
         self.progress = progress
         self.dialect = db.dialect
         self.chunk = chunk or CHUNK.get(self.dialect, CHUNK["sqlite"])
+        #: Reads the file in parts already staged as CSV (``ilr_parts``); used on PostgreSQL,
+        #: where ``COPY`` takes them as they are.
+        self.parts = parts if self.dialect == "postgresql" else None
         #: The load's one timestamp (DateLoaded, withdrawn_at), taken when settling starts.
         self._now = utcnow()
 
@@ -266,25 +288,52 @@ class RecordsLoad:
 
     def _stage(self, connection: Connection) -> tuple[int, int]:
         """Stream the file's rows into the staging table; (rows, rejected so far)."""
-        bar: Progress = self.progress(f"reading {self.reader.path.name}", self.reader.size, 0)
+        staged = None
+        if self.parts is not None:
+            try:
+                staged = self._put(connection, "reading", self._parted)
+            except ReadWhole as why:
+                log.info("records load: reading %s whole (%s)", self.reader.path.name, why)
+                connection.exec_driver_sql(f"TRUNCATE {STAGE}")
+        if staged is None:
+            staged = self._put(connection, "reading", self._chunked)
+        connection.exec_driver_sql(f"CREATE INDEX ix_{STAGE}_event ON {STAGE} (source_event_id)")
+        if self.dialect == "postgresql":
+            connection.exec_driver_sql(f"ANALYZE {STAGE}")
+        return staged
+
+    def _put(
+        self,
+        connection: Connection,
+        label: str,
+        chunks: Callable[[Callable[[int], object]], Iterator[tuple[list[Staged] | str, int, int]]],
+    ) -> tuple[int, int]:
+        """Write ``chunks`` (each with its rows and rejected rows) to the staging table."""
+        bar: Progress = self.progress(f"{label} {self.reader.path.name}", self.reader.size, 0)
         raw = connection.connection.dbapi_connection
         writer = _Copier(raw) if self.dialect == "postgresql" else _Inserter(raw)
         rows = rejected = 0
         failed = True
         try:
-            events = self.reader.events(bar.update)
-            while chunk := list(islice(events, self.chunk)):
-                rejected += sum(1 for event in chunk if event.reason is not None)
-                rows += len(chunk)
+            for chunk, count, refused in chunks(bar.update):
+                rows += count
+                rejected += refused
                 writer.put(chunk)
             failed = False
         finally:
             writer.close(failed)
             bar.close()
-        connection.exec_driver_sql(f"CREATE INDEX ix_{STAGE}_event ON {STAGE} (source_event_id)")
-        if self.dialect == "postgresql":
-            connection.exec_driver_sql(f"ANALYZE {STAGE}")
         return rows, rejected
+
+    def _chunked(self, advance: Callable[[int], object]) -> Iterator[tuple[list[Staged], int, int]]:
+        events = self.reader.events(advance)
+        while chunk := list(islice(events, self.chunk)):
+            yield chunk, len(chunk), sum(1 for event in chunk if event.reason is not None)
+
+    def _parted(self, advance: Callable[[int], object]) -> Iterator[tuple[str, int, int]]:
+        assert self.parts is not None
+        for part in self.parts(advance):
+            yield part.payload, part.rows, part.rejected
 
     # -- settling -------------------------------------------------------------------------
 
