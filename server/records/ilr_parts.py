@@ -109,7 +109,7 @@ def read_in_parts(
     sha256 = hashlib.sha256()
     learners = deliveries = lines = skipped = 0
     header: Header | None = None
-    head = b""
+    head: bytes | None = None
     count = workers() or 1
     pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"))
     pending: deque[tuple[Future[_Done], int]] = deque()
@@ -131,10 +131,11 @@ def read_in_parts(
     try:
         with reader._raw() as raw:
             for part, last in _cut(raw, sha256, part_bytes):
-                if not head:
+                if head is None:  # the first part: the file's start is its own
                     head, document, shift = _head(part), part, 0
+                    head_lines = head.count(b"\n")
                 else:
-                    document, shift = head + part, lines - head.count(b"\n")
+                    document, shift = head + part, lines - head_lines
                 job = _Job(
                     str(reader.path),
                     namespace,
