@@ -124,7 +124,7 @@ class Screen:
     def _holders_reaching(self) -> set[int]:
         """Rows a holder of whose name pair could be returned, scored in SQL."""
         b = self.bounds
-        joined = f"JOIN learners l ON {_HOLDS} AND l.id <= :high_id AND {_LIVE}"
+        joined = f"JOIN holders l ON {_HOLDS} AND l.alive"
         if b.common_holders_apart():
             # a common pair's holders that could reach the threshold (and no others)
             common = [
@@ -151,13 +151,17 @@ class Screen:
         return set(
             self.session.scalars(
                 text(
-                    f"WITH {self.rows}, pairs AS MATERIALIZED (SELECT l.given_key, "
-                    f"l.family_key, COUNT(*) FILTER (WHERE {_LIVE}) AS live, COUNT(*) AS read, "
-                    f"COUNT(*) FILTER (WHERE {_LIVE}) >= {PAIR_LIMIT} "
-                    f"AND COUNT(*) FILTER (WHERE {_LIVE}) = COUNT(*) AS common "
-                    "FROM learners l JOIN (SELECT DISTINCT given_key, family_key FROM rows) k "
+                    f"WITH {self.rows}, holders AS MATERIALIZED (SELECT l.given_key, "
+                    "l.family_key, l.date_of_birth, l.gender, l.postcode_key, "
+                    f"{_LIVE} AS alive FROM learners l "
+                    "JOIN (SELECT DISTINCT given_key, family_key FROM rows) k "
                     "ON l.given_key = k.given_key AND l.family_key = k.family_key "
-                    "WHERE l.id <= :high_id GROUP BY 1, 2), "
+                    "WHERE l.id <= :high_id), "
+                    "pairs AS MATERIALIZED (SELECT given_key, family_key, "
+                    "COUNT(*) FILTER (WHERE alive) AS live, COUNT(*) AS read, "
+                    f"COUNT(*) FILTER (WHERE alive) >= {PAIR_LIMIT} "
+                    "AND COUNT(*) FILTER (WHERE alive) = COUNT(*) AS common "
+                    "FROM holders GROUP BY 1, 2), "
                     f"held AS ({held}) "
                     "SELECT DISTINCT l.line FROM held l JOIN rows r USING (line) "
                     f"WHERE {exact} OR {score} >= :threshold"
@@ -198,19 +202,20 @@ class Screen:
                 for key in ("family_sound", "given_sound")
             ),
         ]
-        same_part = " OR ".join(
-            f"date_part('{part}', l.date_of_birth) = date_part('{part}', r.date_of_birth)"
-            for part in ("year", "month", "day")
-        )
         joined = [
             # a wide birth date with both Soundex codes, either way round (each row twice,
             # its codes in both orders): at most two of its digits differ, so its year, month
-            # or day is the searched one's
-            (
-                "(SELECT *, family_sound AS first, given_sound AS second FROM rows UNION ALL "
-                "SELECT *, given_sound, family_sound FROM rows)",
-                "JOIN learners l ON l.family_sound = r.first AND l.given_sound = r.second",
-                f"({same_part}) AND {wide}",
+            # or day is the searched one's (a join each)
+            *(
+                (
+                    "(SELECT *, family_sound AS first, given_sound AS second FROM rows UNION ALL "
+                    "SELECT *, given_sound, family_sound FROM rows)",
+                    "JOIN learners l ON l.family_sound = r.first AND l.given_sound = r.second "
+                    f"AND date_part('{part}', l.date_of_birth) "
+                    f"= date_part('{part}', r.date_of_birth)",
+                    wide,
+                )
+                for part in ("year", "month", "day")
             ),
             # the same known postcode with a Soundex code or a wide birth date
             (
