@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import threading
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
@@ -20,10 +19,10 @@ from lxml import etree
 
 from miap.server.namespaces import FINDMSG, LEARNER, SCHEMA_FILES
 from miap.server.register.fields import LEARNER_COLUMNS
+from miap.server.xmlschemas import per_thread
 
 _XSD = "http://www.w3.org/2001/XMLSchema"
 _DATE_TYPES = frozenset({"DateType", "OptionalDateType"})
-_local = threading.local()
 
 #: What each field is called on a page (the wire name otherwise).
 LABELS = {
@@ -145,25 +144,24 @@ def find_fields() -> tuple[Field, ...]:
 
 def _type_schema() -> etree.XMLSchema:
     """Every schema, plus one global element per simple type a form uses (``T_<type>``)."""
-    schema = getattr(_local, "schema", None)
-    if schema is None:
-        imports = "".join(
-            f'<xs:import namespace="{ns}" schemaLocation="{(files("miap.xsd") / f"{name}.xsd")}"/>'
-            for ns, name in SCHEMA_FILES.items()
-            if ns in (LEARNER,)
-        )
-        types = {"OptionalGenderType", "OptionalDateType"} | {
-            f.type_name
-            for fields in (register_fields(), update_fields(), find_fields(), (uln_field(),))
-            for f in fields
-            if f.type_namespace == LEARNER
-        }
-        elements = "".join(f'<xs:element name="T_{t}" type="l:{t}"/>' for t in sorted(types))
-        document = (
-            f'<xs:schema xmlns:xs="{_XSD}" xmlns:l="{LEARNER}">{imports}{elements}</xs:schema>'
-        )
-        schema = _local.schema = etree.XMLSchema(etree.fromstring(document))
-    return schema
+    return per_thread("portal-types", _compile_type_schema)
+
+
+def _compile_type_schema() -> etree.XMLSchema:
+    imports = "".join(
+        f'<xs:import namespace="{ns}" schemaLocation="{(files("miap.xsd") / f"{name}.xsd")}"/>'
+        for ns, name in SCHEMA_FILES.items()
+        if ns in (LEARNER,)
+    )
+    types = {"OptionalGenderType", "OptionalDateType"} | {
+        f.type_name
+        for fields in (register_fields(), update_fields(), find_fields(), (uln_field(),))
+        for f in fields
+        if f.type_namespace == LEARNER
+    }
+    elements = "".join(f'<xs:element name="T_{t}" type="l:{t}"/>' for t in sorted(types))
+    document = f'<xs:schema xmlns:xs="{_XSD}" xmlns:l="{LEARNER}">{imports}{elements}</xs:schema>'
+    return etree.XMLSchema(etree.fromstring(document))
 
 
 def _check(value: str, spec: Field) -> str | None:

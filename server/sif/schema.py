@@ -12,6 +12,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from miap.server.xmlschemas import per_thread
+
 NS = "http://www.sifinfo.org/uk/infrastructure/2.x"
 XS = "http://www.w3.org/2001/XMLSchema"
 #: SIF_Message Version values of SIF UK 1.0, 1.1, 1.2 and 1.3, oldest first.
@@ -32,10 +34,7 @@ def q(local: str) -> str:
 
 def _schema() -> etree.XMLSchema:
     # lxml schema objects are not safe to share between threads.
-    schema = getattr(_local, "schema", None)
-    if schema is None:
-        schema = _local.schema = etree.XMLSchema(etree.parse(str(MESSAGE_SCHEMA)))
-    return schema
+    return per_thread("sif", lambda: etree.XMLSchema(etree.parse(str(MESSAGE_SCHEMA))))
 
 
 def errors(message: etree._Element) -> list[str]:

@@ -7,7 +7,6 @@ have their ``schemaLocation`` and ``soap:address`` rewritten to this server's ow
 from __future__ import annotations
 
 import functools
-import threading
 from importlib.resources import files
 from pathlib import Path
 from typing import NamedTuple
@@ -17,6 +16,7 @@ from lxml import etree
 from miap.server.namespaces import SCHEMA_FILES, XSD
 from miap.server.soap import faults
 from miap.server.soap.faults import ServiceFault
+from miap.server.xmlschemas import per_thread
 
 XSD_DIR = Path(str(files("miap.xsd")))
 WSDL_DIR = Path(str(files("miap.wsdl")))
@@ -24,7 +24,6 @@ WSDL_PATH = WSDL_DIR / "LearnerService.wsdl"
 SCHEMA_NAMES = frozenset(SCHEMA_FILES.values())
 
 _WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
-_local = threading.local()
 
 
 def _compile_schema() -> etree.XMLSchema:
@@ -37,10 +36,7 @@ def _compile_schema() -> etree.XMLSchema:
 
 def message_schema() -> etree.XMLSchema:
     """All message schemas in one validator, one per thread (its error log is per object)."""
-    schema = getattr(_local, "schema", None)
-    if schema is None:
-        schema = _local.schema = _compile_schema()
-    return schema
+    return per_thread("learner-service", _compile_schema)
 
 
 def validate(element: etree._Element) -> None:

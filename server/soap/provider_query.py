@@ -17,7 +17,6 @@ import datetime as dt
 import functools
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -39,6 +38,7 @@ from miap.server.soap.faults import ServiceFault
 from miap.server.soap.wire import fields
 from miap.server.ukrlp import query
 from miap.server.ukrlp.register import CONTACT_TYPES, ProviderDetails
+from miap.server.xmlschemas import per_thread
 
 log = logging.getLogger("miap.request")
 
@@ -90,15 +90,10 @@ class QueryFault(Exception):
 
 # -- the schema: validation and element orders ---------------------------------------------
 
-_local = threading.local()
-
 
 def _schema() -> etree.XMLSchema:
     """The compiled schema, one per thread (an XMLSchema's error log is per object)."""
-    schema = getattr(_local, "schema", None)
-    if schema is None:
-        schema = _local.schema = etree.XMLSchema(etree.parse(str(XSD_PATH)))
-    return schema
+    return per_thread("provider-query", lambda: etree.XMLSchema(etree.parse(str(XSD_PATH))))
 
 
 def _validate(element: etree._Element, kind: str) -> None:
