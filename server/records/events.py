@@ -8,8 +8,11 @@ do (unknown or withdrawn ULN, an event id given twice) are set-based, in ``settl
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -146,8 +149,21 @@ def rejected(pos: int, place: str, uln: str, event_id: str, reason: str) -> Stag
 @dataclass(frozen=True, slots=True)
 class StagedCsv:
     """Staged rows already written as ``COPY``'s CSV (``STAGE_COLUMNS``), with their counts
-    (a worker's part of a file, see ``ilr_parts``)."""
+    (a chunk of a file, or a worker's part of one, see ``ilr_parts``)."""
 
     payload: str
     rows: int
     rejected: int
+
+
+def as_csv(events: Iterable[Staged]) -> StagedCsv:
+    """``events`` as ``COPY``'s CSV. An unquoted empty field is NULL; staged rows hold no
+    empty strings."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    rows = rejected = 0
+    for event in events:
+        writer.writerow(event.row())
+        rows += 1
+        rejected += event.reason is not None
+    return StagedCsv(out.getvalue(), rows, rejected)

@@ -28,7 +28,6 @@ reading gives.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import multiprocessing
@@ -42,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from miap.server.records.errors import ReadWhole
-from miap.server.records.events import StagedCsv
+from miap.server.records.events import StagedCsv, as_csv
 from miap.server.records.ilr import YEARS, Header, IlrReturn, _records, _schema
 
 if TYPE_CHECKING:
@@ -219,13 +218,7 @@ def _read_part(job: _Job) -> _Done:
         year = YEARS[job.namespace]
         q = "{" + job.namespace + "}"
         parsed = _records(io.BytesIO(job.document), q, _schema(year))
-        out = io.StringIO()
-        writer = csv.writer(out)
-        rows = rejected = 0
-        for event in reader._walk(parsed, q, year):
-            writer.writerow(event.row())
-            rows += 1
-            rejected += event.reason is not None
+        staged = as_csv(reader._walk(parsed, q, year))
         learners = reader.learners - job.learners_before
         deliveries = reader.deliveries - job.deliveries_before
         if (learners, deliveries) != (job.learners, job.deliveries):
@@ -233,7 +226,7 @@ def _read_part(job: _Job) -> _Done:
                 failure=f"{learners} Learners and {deliveries} deliveries read where the bytes "
                 f"spell {job.learners} and {job.deliveries}"
             )
-        return _Done(StagedCsv(out.getvalue(), rows, rejected), reader.header, reader.skipped)
+        return _Done(staged, reader.header, reader.skipped)
     except Exception as error:  # noqa: BLE001 - the whole reading reports it properly
         # The type only: a schema's complaint may quote the file's values.
         return _Done(

@@ -46,6 +46,7 @@ from miap.server.records.events import (
     STAGE_COLUMNS,
     Staged,
     StagedCsv,
+    as_csv,
 )
 from miap.storage.engine import Database
 from miap.storage.models import utcnow
@@ -180,13 +181,7 @@ class _Copier:
             if self._error is not None:
                 continue  # drain, so the producer never blocks
             try:
-                if isinstance(chunk, str):
-                    payload = io.StringIO(chunk)
-                else:
-                    # An unquoted empty field is NULL; staged rows hold no empty strings.
-                    payload = io.StringIO()
-                    csv.writer(payload).writerows(event.row() for event in chunk)
-                    payload.seek(0)
+                payload = io.StringIO(chunk if isinstance(chunk, str) else as_csv(chunk).payload)
                 with self._raw.cursor() as cursor:
                     cursor.copy_expert(self._SQL, payload)
             except BaseException as error:  # noqa: BLE001 - raised in the producer's thread
