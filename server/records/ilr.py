@@ -7,9 +7,10 @@ there, the rest of the ILR's elements accepted unchecked. A small file is valida
 parsed; a large one by a second process parsing it beside this one (``_Checker``). Either way
 libxml2 gives the verdict at the end of the document, so the caller stages the events in a
 transaction it rolls back on a refusal. (On PostgreSQL a large return is read in parts by
-worker processes instead, each part parsed once with the schema: ``ilr_parts``.) A ``.ZIP`` holding
-the same-named XML is read the same way. Each LearningDelivery becomes one ``Staged`` event
-of its Learner's ULN; work-placement aims are not qualifications and are counted, not staged.
+worker processes instead, each part parsed once with the schema: ``ilr_parts``.) A ``.ZIP``
+holding the same-named XML is read the same way. Each LearningDelivery becomes one ``Staged``
+event of its Learner's ULN; work-placement aims are not qualifications and are counted, not
+staged.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
 #: Bytes of a part (cut at the next ``</Learner>`` before this).
 PART_BYTES = 16 << 20
-#: A part may grow to this many times ``PART_BYTES`` while no ``</Learner>`` is found to cut it at.
+#: A part may grow to this many times ``PART_BYTES`` while no ``</Learner>`` is found to cut
+#: it at (then the file is read whole).
 GROWTH = 4
 #: Returns at least this big are read in parts (on a machine with more than one core).
 PARTS_FROM_BYTES = 64 << 20
@@ -84,15 +85,14 @@ class _Done:
 
 
 def workers() -> int:
-    """Worker processes for one load: one a core, or none on a single core."""
-    cores = os.cpu_count() or 1
-    return cores if cores > 1 else 0
+    """Worker processes for one load: one a core."""
+    return os.cpu_count() or 1
 
 
 def in_parts(reader: IlrReturn) -> bool:
     """Whether ``reader``'s return is big enough, and this machine wide enough, to read in
     parts."""
-    return workers() > 0 and reader.size >= PARTS_FROM_BYTES
+    return workers() > 1 and reader.size >= PARTS_FROM_BYTES
 
 
 def read_in_parts(
@@ -109,7 +109,7 @@ def read_in_parts(
     learners = deliveries = lines = skipped = 0
     header: Header | None = None
     head: bytes | None = None
-    count = workers() or 1
+    count = workers()
     pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"))
     pending: deque[tuple[Future[_Done], int]] = deque()
 
@@ -202,7 +202,6 @@ def _head(first: bytes) -> bytes:
         or b"<!" in body
         or b"<?" in body
         or encoding not in _ASCII_SAFE
-        or head.startswith((b"\xff\xfe", b"\xfe\xff"))
     ):
         raise ReadWhole("the records before the first Learner are not plain")
     return head
