@@ -33,6 +33,7 @@ from lxml import etree
 from miap.server.records.errors import RecordsError
 from miap.server.records.events import Staged, rejected, staged
 from miap.server.records.streams import Counted
+from miap.server.xmlschemas import per_thread
 
 
 @dataclass(frozen=True)
@@ -135,14 +136,9 @@ class Header:
         return f"{self.year.code}-{self.serial:02d}"
 
 
-_schemas: dict[str, etree.XMLSchema] = {}
-
-
 def _schema(year: Year) -> etree.XMLSchema:
-    if year.name not in _schemas:
-        path = Path(str(files("miap.xsd"))) / year.schema_file
-        _schemas[year.name] = etree.XMLSchema(etree.parse(str(path)))
-    return _schemas[year.name]
+    path = Path(str(files("miap.xsd"))) / year.schema_file
+    return per_thread(f"ilr-{year.name}", lambda: etree.XMLSchema(etree.parse(str(path))))
 
 
 class IlrReturn:
