@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, String
+from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from miap.storage.models import Base, BigId, utcnow
@@ -96,7 +96,27 @@ class RecordReturn(Base):
     unchanged: Mapped[int] = mapped_column(BigInteger, default=0)
     withdrawn: Mapped[int] = mapped_column(BigInteger, default=0)
     rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Records read that are not learning events (ILR work-placement aims); unknown (NULL)
+    #: for returns loaded before it was kept.
+    skipped: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         Index("ix_record_returns_scope", "source", "provider_ukprn", "collection", "loaded_at"),
     )
+
+
+class RecordReject(Base):
+    """One event a load rejected, with where it was in the file and why (what the reject
+    file says, kept so a reload of the same file can say it again without reading it)."""
+
+    __tablename__ = "record_rejects"
+
+    return_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("record_returns.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The event's position in the file (the staging row's ``pos``): the reject file's order.
+    pos: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    place: Mapped[str] = mapped_column(Text)
+    uln: Mapped[str | None] = mapped_column(Text)
+    source_event_id: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)

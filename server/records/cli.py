@@ -1,6 +1,6 @@
 """``miap records load`` and ``miap records show`` (wired into ``miap`` by ``server/admin/cli.py``).
 
-miap records load --source ILR FILE [--rejects FILE] [--no-progress] [--db URL]
+miap records load --source ILR FILE [--rejects FILE] [--reread] [--no-progress] [--db URL]
 miap records load --source NPD|AO FILE --provider UKPRN --collection NAME [--return LABEL] …
 miap records show ULN [--json] [--db URL]
 """
@@ -20,7 +20,7 @@ from miap.server.progress import silent, terminal
 from miap.server.records import ilr_parts, loader
 from miap.server.records.errors import RecordsError
 from miap.server.records.events import SOURCES
-from miap.server.records.ilr import IlrReturn
+from miap.server.records.ilr import Header, IlrReturn
 from miap.server.records.reading import events_of
 from miap.server.records.results import ResultsFile
 from miap.server.register.identifiers import is_valid_ukprn
@@ -72,6 +72,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001 - argpars
         default=None,
         help="write the rejected events here (CSV: position, ULN, SourceEventId, reason)",
     )
+    load.add_argument(
+        "--reread",
+        action="store_true",
+        help="read the file even when it is the one last loaded for its scope and the "
+        "register still answers for its ULNs as it did then (by default such a file is "
+        "not read again: the load records it with the same outcome and rejects)",
+    )
     load.add_argument("--no-progress", action="store_true", help="no progress bar")
     load.add_argument(
         "--chunk",
@@ -93,7 +100,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``miap records …``; refusals raise ``RecordsError`` (exit status 2)."""
     if args.action == "show":
         return _show(args, settings)
-    reader, scope_of, parts = _reader(args)
+    reader, scope_of, scope_ahead, parts = _reader(args)
     if args.chunk is not None and args.chunk < 1:
         raise RecordsError("--chunk must be at least 1")
     db = Database(settings.database_url)
@@ -106,6 +113,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             progress=silent if args.no_progress else terminal("B", binary=True),
             chunk=args.chunk,
             parts=parts,
+            scope_ahead=scope_ahead,
+            reread=args.reread,
         ).run()
     finally:
         db.dispose()
@@ -121,8 +130,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _reader(
     args: argparse.Namespace,
-) -> tuple[loader.Reader, object, loader.PartReading | None]:
-    """The file's reader, what its scope is once read, and how to read it in parts."""
+) -> tuple[loader.Reader, object, object, loader.PartReading | None]:
+    """The file's reader, what its scope is once read and before, and how to read it in
+    parts."""
     if not args.file.is_file():
         raise RecordsError(f"no file at {args.file}")
     if args.source == "ILR":
@@ -133,15 +143,19 @@ def _reader(
             )
         reader = IlrReturn(args.file)
 
-        def ilr_scope(read: IlrReturn) -> loader.Scope:
-            header = read.header
+        def ilr_scope(read: IlrReturn, header: Header | None = None) -> loader.Scope:
+            header = header or read.header
             assert header is not None  # events() refuses a file without one
             return loader.Scope(
                 "ILR", header.ukprn, header.year.code, header.return_key, read.name.prepared
             )
 
+        def ilr_scope_ahead() -> loader.Scope | None:
+            header = reader.peek_header()
+            return None if header is None else ilr_scope(reader, header)
+
         parts = partial(ilr_parts.read_in_parts, reader) if ilr_parts.in_parts(reader) else None
-        return reader, ilr_scope, parts
+        return reader, ilr_scope, ilr_scope_ahead, parts
     if args.provider is None or not is_valid_ukprn(args.provider):
         raise RecordsError(f"--source {args.source} needs --provider UKPRN (eight digits)")
     if args.collection is None or not _COLLECTION.fullmatch(args.collection):
@@ -152,7 +166,7 @@ def _reader(
     if len(label) > _MAX_RETURN:
         raise RecordsError(f"--return is at most {_MAX_RETURN} characters")
     scope = loader.Scope(args.source, args.provider, args.collection, label)
-    return ResultsFile(args.file), lambda read: scope, None
+    return ResultsFile(args.file), lambda read: scope, lambda: scope, None
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:

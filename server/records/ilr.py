@@ -247,6 +247,30 @@ class IlrReturn:
             if checker is not None:
                 checker.close()
 
+    def digest(self) -> str:
+        """The SHA-256 of the file as ``events`` reads it (a ZIP's: its XML's)."""
+        with self._raw() as raw:
+            return Counted(raw, lambda n: None).drain()
+
+    def peek_header(self) -> Header | None:
+        """The return's Header, read without its learners, when it reads plainly; ``None``
+        when it does not (reading the whole return then says what is wrong)."""
+        try:
+            namespace = self._namespace()
+            year = YEARS.get(namespace)
+            if year is None or year.code != self.name.year_code:
+                return None
+            q = "{" + namespace + "}"
+            with self._raw() as raw:
+                for _, element in etree.iterparse(raw, events=("end",)):
+                    if element.tag == q + "Header":
+                        return self._header(element, q, year)
+                    if element.tag == q + "Learner":
+                        return None  # the Header comes first in a valid return
+        except (RecordsError, etree.XMLSyntaxError, ValueError, TypeError, AttributeError):
+            return None
+        return None
+
     def _refuse(self, complaint: str | None, q: str) -> None:
         if complaint is not None:
             message = complaint.replace(q, "")

@@ -16,6 +16,14 @@ return older than the last one loaded) leaves nothing written. In it:
 
 Loads of the same scope (source, data owner, collection) are serialised (an advisory lock on
 PostgreSQL; SQLite's writer lock), so reloading a file is idempotent whatever runs beside it.
+
+A file that is, byte for byte, the last one loaded for its scope is not read again when the
+register still answers for its ULNs what it answered then (``_repeat``): the ULNs of the
+scope's live events are all still registered and not withdrawn, and each ULN rejected as not
+in the register, or as withdrawn, still is. Reading it would then stage the same rows and
+settle them to the same outcome (nothing loaded, updated or withdrawn; the same rejects,
+which each load keeps in ``record_rejects``), so the load records the return and writes the
+reject file from what it kept. ``reread`` reads the file whatever the last load was.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from typing import Protocol
 
 from sqlalchemy import DateTime, bindparam, func, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from miap.server.progress import Progress, ProgressFactory, silent
 from miap.server.records.errors import ReadWhole, RecordsError
@@ -50,12 +59,15 @@ from miap.server.records.events import (
 )
 from miap.storage.engine import Database
 from miap.storage.models import utcnow
-from miap.storage.records import RecordReturn
+from miap.storage.records import RecordReject, RecordReturn
 
 #: Staged rows per write (one ``COPY`` on PostgreSQL, one ``executemany`` on SQLite).
 CHUNK = {"postgresql": 20_000, "sqlite": 20_000}
 STAGE = "record_stage"
 REJECT_HEADER = ("position", "ULN", "SourceEventId", "reason")
+#: The two reasons the register gives (every other reason is the file's own).
+NOT_IN_REGISTER = "ULN not in the register"
+WITHDRAWN = "ULN withdrawn from the register"
 
 log = logging.getLogger("miap.records")
 
@@ -88,6 +100,10 @@ class Reader(Protocol):
 
     def events(self, advance: Callable[[int], object]) -> Iterator[Staged]: ...
 
+    def digest(self) -> str:
+        """The SHA-256 of the file as ``events`` reads it, without reading its events."""
+        ...
+
 
 @dataclass
 class Summary:
@@ -102,6 +118,8 @@ class Summary:
     skipped: int = 0
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    #: The return this file repeats, byte for byte, when it was not read again.
+    repeats: int | None = None
 
     def line(self) -> str:
         text_line = (
@@ -111,6 +129,8 @@ class Summary:
         )
         if self.skipped:
             text_line += f" ({self.skipped:,} work-placement aims skipped)"
+        if self.repeats is not None:
+            text_line += f"; the same file as load {self.repeats}, not read again"
         return text_line
 
 
@@ -201,6 +221,8 @@ class RecordsLoad:
         progress: ProgressFactory = silent,
         chunk: int | None = None,
         parts: PartReading | None = None,
+        scope_ahead: Callable[[], Scope | None] | None = None,
+        reread: bool = False,
     ) -> None:
         self.db = db
         self.reader = reader
@@ -212,6 +234,9 @@ class RecordsLoad:
         #: Reads the file in parts already staged as CSV (``ilr_parts``); used on PostgreSQL,
         #: where ``COPY`` takes them as they are.
         self.parts = parts if self.dialect == "postgresql" else None
+        #: The file's scope before its events are read (``None``: not known that early, as
+        #: when an ILR's header does not read plainly); the file is read when not given.
+        self.scope_ahead = None if reread else scope_ahead
         #: The load's one timestamp (DateLoaded, withdrawn_at), taken when settling starts.
         self._now = utcnow()
 
@@ -224,42 +249,31 @@ class RecordsLoad:
         try:
             with self.db.transaction() as session:
                 connection = session.connection()
-                self._create_stage(connection)
-                mark = time.perf_counter()
-                staged, rejected = self._stage(connection)
-                phases["staging"] = time.perf_counter() - mark
-                scope = self.scope_of(self.reader)
-                summary = Summary(
-                    scope, events=staged, rejected=rejected, skipped=self.reader.skipped
+                summary = self._repeat(session, phases) or self._read(connection, phases)
+                scope = summary.scope
+                loaded = RecordReturn(
+                    source=scope.source,
+                    provider_ukprn=scope.provider_ukprn,
+                    collection=scope.collection,
+                    return_key=scope.return_key,
+                    file_name=self.reader.path.name[:255],
+                    content_hash=self.reader.content_hash,
+                    prepared_at=scope.prepared_at,
+                    loaded_at=self._now,
+                    events=summary.events,
+                    loaded=summary.loaded,
+                    updated=summary.updated,
+                    unchanged=summary.unchanged,
+                    withdrawn=summary.withdrawn,
+                    rejected=summary.rejected,
+                    skipped=summary.skipped,
                 )
-                mark = time.perf_counter()
-                self._now = utcnow()
-                self._lock(connection, scope)
-                self._check_order(connection, scope)
-                self._settle(connection, summary)
-                phases["settling"] = time.perf_counter() - mark
-                if partial is not None:
-                    self._write_rejects(connection, partial)
-                session.add(
-                    RecordReturn(
-                        source=scope.source,
-                        provider_ukprn=scope.provider_ukprn,
-                        collection=scope.collection,
-                        return_key=scope.return_key,
-                        file_name=self.reader.path.name[:255],
-                        content_hash=self.reader.content_hash,
-                        prepared_at=scope.prepared_at,
-                        loaded_at=self._now,
-                        events=summary.events,
-                        loaded=summary.loaded,
-                        updated=summary.updated,
-                        unchanged=summary.unchanged,
-                        withdrawn=summary.withdrawn,
-                        rejected=summary.rejected,
-                    )
-                )
+                session.add(loaded)
                 session.flush()
-                if self.dialect == "sqlite":
+                self._keep_rejects(connection, loaded.id, summary.repeats)
+                if partial is not None:
+                    self._write_rejects(connection, loaded.id, partial)
+                if self.dialect == "sqlite" and summary.repeats is None:
                     connection.exec_driver_sql(f"DROP TABLE temp.{STAGE}")
         except BaseException:
             if partial is not None and partial.exists():
@@ -270,6 +284,100 @@ class RecordsLoad:
         summary.seconds = time.perf_counter() - started
         summary.phases = phases
         return summary
+
+    def _read(self, connection: Connection, phases: dict[str, float]) -> Summary:
+        """Stage the file's events and settle them (see the module docstring)."""
+        self._create_stage(connection)
+        mark = time.perf_counter()
+        staged, rejected = self._stage(connection)
+        phases["staging"] = time.perf_counter() - mark
+        scope = self.scope_of(self.reader)
+        summary = Summary(scope, events=staged, rejected=rejected, skipped=self.reader.skipped)
+        mark = time.perf_counter()
+        self._now = utcnow()
+        self._lock(connection, scope)
+        self._check_order(connection, scope)
+        self._settle(connection, summary)
+        phases["settling"] = time.perf_counter() - mark
+        return summary
+
+    # -- a file loaded already ------------------------------------------------------------
+
+    def _repeat(self, session: Session, phases: dict[str, float]) -> Summary | None:
+        """The outcome of reading the file, when it is the last one loaded for its scope and
+        the register answers for its ULNs as it did then; else ``None`` (read it)."""
+        scope = self.scope_ahead() if self.scope_ahead is not None else None
+        if scope is None:
+            return None
+        mark = time.perf_counter()
+        connection = session.connection()
+        self._lock(connection, scope)
+        last = session.scalars(
+            select(RecordReturn)
+            .where(
+                RecordReturn.source == scope.source,
+                RecordReturn.provider_ukprn == scope.provider_ukprn,
+                RecordReturn.collection == scope.collection,
+            )
+            .order_by(RecordReturn.loaded_at.desc(), RecordReturn.id.desc())
+            .limit(1)
+        ).first()
+        if last is None or last.skipped is None or not self._kept_all(session, last):
+            return None
+        digest = self.reader.digest()
+        if digest != last.content_hash or not self._register_agrees(connection, scope, last.id):
+            return None
+        self._check_order(connection, scope)
+        self.reader.content_hash = digest
+        self._now = utcnow()
+        phases["comparing"] = time.perf_counter() - mark
+        return Summary(
+            scope,
+            events=last.events,
+            unchanged=last.events - last.rejected,
+            rejected=last.rejected,
+            skipped=last.skipped,
+            repeats=last.id,
+        )
+
+    @staticmethod
+    def _kept_all(session: Session, last: RecordReturn) -> bool:
+        """Whether every event ``last`` rejected is kept (a load before they were kept: not)."""
+        kept = session.scalar(
+            select(func.count()).select_from(RecordReject).where(RecordReject.return_id == last.id)
+        )
+        return kept == last.rejected
+
+    def _register_agrees(self, connection: Connection, scope: Scope, last: int) -> bool:
+        """Whether each ULN the last load accepted is still registered and not withdrawn,
+        and each it rejected as not registered, or as withdrawn, still is."""
+        changed = connection.execute(
+            text(
+                """SELECT 1 FROM learning_events e
+                WHERE e.source = :source AND e.provider_ukprn = :provider
+                  AND e.collection = :collection AND e.withdrawn_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM learners l
+                                  WHERE l.uln = e.uln AND l.deleted_at IS NULL)
+                UNION ALL
+                SELECT 1 FROM record_rejects r
+                WHERE r.return_id = :last
+                  AND ((r.reason = :not_in AND EXISTS (SELECT 1 FROM learners l
+                                                      WHERE l.uln = r.uln))
+                    OR (r.reason = :withdrawn AND NOT EXISTS (
+                            SELECT 1 FROM learners l
+                            WHERE l.uln = r.uln AND l.deleted_at IS NOT NULL)))
+                LIMIT 1"""
+            ),
+            {
+                "source": scope.source,
+                "provider": scope.provider_ukprn,
+                "collection": scope.collection,
+                "last": last,
+                "not_in": NOT_IN_REGISTER,
+                "withdrawn": WITHDRAWN,
+            },
+        ).first()
+        return changed is None
 
     # -- staging --------------------------------------------------------------------------
 
@@ -387,12 +495,12 @@ class RecordsLoad:
               AND s.reason IS NULL"""
         )
         summary.rejected += run(
-            f"""UPDATE {STAGE} SET reason = 'ULN not in the register'
+            f"""UPDATE {STAGE} SET reason = '{NOT_IN_REGISTER}'
             WHERE reason IS NULL
               AND NOT EXISTS (SELECT 1 FROM learners l WHERE l.uln = {STAGE}.uln)"""
         )
         summary.rejected += run(
-            f"""UPDATE {STAGE} SET reason = 'ULN withdrawn from the register'
+            f"""UPDATE {STAGE} SET reason = '{WITHDRAWN}'
             WHERE reason IS NULL
               AND uln IN (SELECT l.uln FROM learners l WHERE l.deleted_at IS NOT NULL)"""
         )
@@ -425,12 +533,28 @@ class RecordsLoad:
         )
         summary.unchanged = summary.events - summary.rejected - summary.loaded - summary.updated
 
-    def _write_rejects(self, connection: Connection, path: Path) -> None:
+    def _keep_rejects(self, connection: Connection, loaded: int, repeats: int | None) -> None:
+        """Keep the load's rejected events: the staged ones, or those of the return it repeats."""
+        columns = "pos, place, uln, source_event_id, reason"
+        if repeats is None:
+            rows, where = STAGE, "reason IS NOT NULL"
+        else:
+            rows, where = "record_rejects", "return_id = :repeats"
+        connection.execute(
+            text(
+                f"INSERT INTO record_rejects (return_id, {columns}) "
+                f"SELECT :loaded, {columns} FROM {rows} WHERE {where}"
+            ),
+            {"loaded": loaded, "repeats": repeats},
+        )
+
+    def _write_rejects(self, connection: Connection, loaded: int, path: Path) -> None:
         result = connection.execute(
             text(
-                f"SELECT place, uln, source_event_id, reason FROM {STAGE} "
-                "WHERE reason IS NOT NULL ORDER BY pos"
+                "SELECT place, uln, source_event_id, reason FROM record_rejects "
+                "WHERE return_id = :loaded ORDER BY pos"
             ),
+            {"loaded": loaded},
             execution_options={"stream_results": True, "yield_per": 10_000},
         )
         with path.open("w", newline="", encoding="utf-8") as out:

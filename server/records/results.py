@@ -93,6 +93,11 @@ class ResultsFile:
     def size(self) -> int:
         return self.path.stat().st_size
 
+    def digest(self) -> str:
+        """The SHA-256 of the file as ``events`` reads it."""
+        with self.path.open("rb") as raw:
+            return Counted(raw, lambda n: None).drain()
+
     def events(self, advance: Callable[[int], object] = lambda n: None) -> Iterator[Staged]:
         """The file's rows as events in file order (``advance`` is told each block read)."""
         name = self.path.name
