@@ -55,7 +55,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from miap.server.census import pupils
-from miap.server.census.screening import PENDING, Screen
+from miap.server.census.screening import PENDING, ScreensAhead
 from miap.server.matching.engine import EXACT, MANY_PROBES, NO_MATCH, Demographics, ScoringMatcher
 from miap.server.matching.normalise import UNKNOWN_POSTCODE
 from miap.server.progress import ProgressFactory, silent
@@ -504,21 +504,34 @@ class CensusLoad:
                 )
                 == 0
             )
+        chunks = [
+            (low, min(low + self.settle_chunk, last))
+            for low in range(done, last, self.settle_chunk)
+        ]
+        screens = (
+            ScreensAhead(
+                self.db, self.matcher, {"r": run.id, "high_id": run.register_high_id or 0}, chunks
+            )
+            if self.postgres and not register_empty
+            else None
+        )
         bar = self.progress("settle", last - 1, done - 1)
         try:
-            while done < last:
-                high = min(done + self.settle_chunk, last)
+            for low, high in chunks:
+                proved_new = None if screens is None else screens.proved_new(low, high)
                 with self.db.transaction() as session:
                     marked = session.scalar(
                         select(CensusRun.settled_line).where(CensusRun.id == run.id)
                     )
-                    if marked != done:
+                    if marked != low:
                         raise CensusError("another load of this file is running")
-                    _Chunk(self, session, run, done, high, register_empty).settle()
-                bar.update(high - done)
-                done = run.settled_line = high
+                    _Chunk(self, session, run, low, high, register_empty, proved_new).settle()
+                bar.update(high - low)
+                run.settled_line = high
         finally:
             bar.close()
+            if screens is not None:
+                screens.close()
 
     # -- the end --------------------------------------------------------------------------
 
@@ -609,12 +622,15 @@ class _Chunk:
         low: int,
         high: int,
         register_empty: bool,
+        proved_new: set[int] | None = None,
     ) -> None:
         self.load = load
         self.session = session
         self.run = run
         self.values = {"r": run.id, "lo": low, "hi": high, "high_id": run.register_high_id or 0}
         self.register_empty = register_empty
+        #: PostgreSQL: the lines ``screening.ScreensAhead`` proved new.
+        self.proved_new = proved_new
         self.where = (
             "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi"
         )
@@ -710,12 +726,16 @@ class _Chunk:
 
     def _clearly_new(self) -> None:
         """Rows no candidate of which the engine could return: every row when the register
-        was empty; on PostgreSQL, those ``screening.Screen`` proves so set-based (on SQLite
+        was empty; on PostgreSQL, those ``screening.ScreensAhead`` proved so (on SQLite
         the engine answers every row)."""
         if self.register_empty:
             self.execute(f"UPDATE census_rows SET outcome = 'new' WHERE {self.where} AND {PENDING}")
-        elif self.load.postgres:
-            Screen(self.session, self.where, self.values, self.load.matcher).run()
+        elif self.proved_new:
+            self.execute(
+                f"UPDATE census_rows SET outcome = 'new' WHERE {self.where} AND {PENDING} "
+                "AND census_rows.line = ANY(CAST(:proved AS integer[]))",
+                proved=sorted(self.proved_new),
+            )
 
     def _match_the_rest(self) -> None:
         """The engine, in Python, for rows with a candidate and no exact answer yet."""

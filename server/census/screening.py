@@ -18,12 +18,16 @@ blocks read by joins, without their limits (every candidate the engine reads is 
   (``ScoringMatcher.could_return``). A wide birth date is at most two digits away, so one of
   its year, month and day is the searched one's: the joins use each in turn.
 
-A row none of whose candidates could be returned is marked ``new``; the others go to the
-engine as before, which answers them with its own blocks and limits.
+A row none of whose candidates could be returned is proved new (``Screen.proved_new``, which
+only reads); the others go to the engine as before, which answers them with its own blocks
+and limits. ``ScreensAhead`` screens a load's chunks one ahead of their settling, on a
+connection of its own, so PostgreSQL screens one chunk while the settling works on another.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,6 +47,7 @@ from miap.server.matching.engine import (
     Demographics,
     ScoringMatcher,
 )
+from miap.storage.engine import Database
 
 #: Rows of the chunk not settled yet (a follower is its leader's).
 PENDING = "census_rows.outcome IS NULL AND census_rows.leader_line IS NULL"
@@ -84,19 +89,18 @@ class Screen:
             f"FROM census_rows WHERE {where} AND {PENDING})"
         )
 
-    def run(self) -> None:
-        """Mark ``new`` every pending row no candidate of which the engine could return."""
+    def proved_new(self) -> set[int]:
+        """The pending rows no candidate of which the engine could return (read only)."""
+        screened = set(
+            self.session.scalars(
+                text(f"SELECT line FROM census_rows WHERE {self.where} AND {PENDING}"),
+                self.values,
+            )
+        )
         with self._planner(_HASHED):
             reaching = self._holders_reaching()
         reaching |= self._others_reaching()
-        self.session.execute(
-            text(
-                "UPDATE census_rows SET outcome = 'new' "
-                f"WHERE {self.where} AND {PENDING} "
-                "AND NOT (census_rows.line = ANY(CAST(:reaching AS integer[])))"
-            ),
-            {**self.values, "reaching": sorted(reaching)},
-        )
+        return screened - reaching
 
     @contextmanager
     def _planner(self, settings: tuple[tuple[str, str], ...]) -> Iterator[None]:
@@ -271,3 +275,87 @@ class Screen:
             if self.matcher.could_return(probe, row):
                 reaching.add(row.line)
         return reaching
+
+
+#: A row whose UPN is linked to a live learner: the settling links it before screening.
+_LINKED = (
+    "EXISTS (SELECT 1 FROM census_pupils p JOIN learners l ON l.id = p.learner_id "
+    "WHERE p.upn = census_rows.upn AND l.deleted_at IS NULL)"
+)
+
+
+class ScreensAhead:
+    """The settling's chunks screened in order, one ahead of it, on a thread and a database
+    connection of their own: while the settling runs a chunk's statements and the engine's
+    Python, PostgreSQL screens the next chunk on another core.
+
+    A row's screening depends only on the row and on the register as it stood when the run
+    began (learners up to ``high_id``), never on how other rows were settled, so screening
+    ahead proves what screening in the chunk's own transaction would. Each chunk is screened
+    in one snapshot (``REPEATABLE READ``); rows whose UPN is linked already are left out (the
+    settling links them first), and the settling marks ``new`` only rows proved new here that
+    are still pending: a row not screened goes to the engine."""
+
+    def __init__(
+        self,
+        db: Database,
+        matcher: ScoringMatcher,
+        values: dict[str, object],
+        chunks: list[tuple[int, int]],
+    ) -> None:
+        self._queue: queue.Queue[tuple[tuple[int, int], set[int] | BaseException]] = queue.Queue(
+            maxsize=1
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(db, matcher, values, chunks), name="census-screen", daemon=True
+        )
+        self._thread.start()
+
+    def proved_new(self, low: int, high: int) -> set[int]:
+        """The lines of chunk ``(low, high]`` proved new (waits for its screening)."""
+        chunk, found = self._queue.get()
+        if isinstance(found, BaseException):
+            raise found
+        if chunk != (low, high):
+            raise RuntimeError(f"screened lines {chunk}, settling {(low, high)}")
+        return found
+
+    def close(self) -> None:
+        """Stop screening (after the statement running) and wait for the thread."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(
+        self,
+        db: Database,
+        matcher: ScoringMatcher,
+        values: dict[str, object],
+        chunks: list[tuple[int, int]],
+    ) -> None:
+        where = (
+            "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi "
+            f"AND NOT {_LINKED}"
+        )
+        chunk = (0, 0)
+        try:
+            for chunk in chunks:
+                if self._stop.is_set():
+                    return
+                with db.transaction() as session:
+                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                    bounds = {**values, "lo": chunk[0], "hi": chunk[1]}
+                    found: set[int] | BaseException = Screen(
+                        session, where, bounds, matcher
+                    ).proved_new()
+                self._put(chunk, found)
+        except BaseException as error:  # noqa: BLE001 - raised in the settling's thread
+            self._put(chunk, error)
+
+    def _put(self, chunk: tuple[int, int], found: set[int] | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put((chunk, found), timeout=0.5)
+                return
+            except queue.Full:
+                continue
