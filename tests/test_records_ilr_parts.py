@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import multiprocessing
+import os
 import re
+import signal
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import pytest
 
+from miap.server.progress import ProgressFactory, silent
 from miap.server.records import ilr_parts, loader, synthetic
 from miap.server.records.errors import ReadWhole, RecordsError
 from miap.server.records.ilr import IlrReturn
@@ -158,7 +163,9 @@ def test_a_file_whose_parts_could_differ_is_read_whole(tmp_path, change, reason)
     assert _facts(reader) == (None, 0, 0, 0, "")
 
 
-def _load(url: str, path: Path, parts: bool, rejects: Path) -> loader.Summary:
+def _load(
+    url: str, path: Path, parts: bool, rejects: Path, progress: ProgressFactory = silent
+) -> loader.Summary:
     reader = IlrReturn(path, parallel_from=1 << 40)
 
     def scope(read: IlrReturn) -> loader.Scope:
@@ -168,7 +175,9 @@ def _load(url: str, path: Path, parts: bool, rejects: Path) -> loader.Summary:
     reading = partial(ilr_parts.read_in_parts, reader, part_bytes=PART) if parts else None
     db = Database(url)
     try:
-        return loader.RecordsLoad(db, reader, scope, rejects=rejects, parts=reading).run()
+        return loader.RecordsLoad(
+            db, reader, scope, rejects=rejects, progress=progress, parts=reading
+        ).run()
     finally:
         db.dispose()
 
@@ -200,3 +209,46 @@ def test_a_refused_part_is_refused_as_the_whole_file_is(database_url, tmp_path):
 
     assert str(parted.value) == str(whole.value)
     assert "Element 'CompStatus'" in str(parted.value)
+
+
+class _KillingAWorker:
+    """A progress bar that, told of the first part read, SIGKILLs a worker process (as the
+    kernel's out-of-memory killer would) and waits for it to be gone."""
+
+    def __init__(self) -> None:
+        self.killed: list[int] = []
+
+    def __call__(self, description: str, total: int, initial: int) -> _KillingAWorker:
+        return self
+
+    def update(self, n: int) -> None:
+        if self.killed:
+            return
+        (worker, *_) = multiprocessing.active_children()
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(timeout=30)
+        self.killed.append(worker.exitcode)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True
+)
+def test_a_worker_killed_mid_load_sends_the_file_to_the_whole_reading(
+    database_url, tmp_path, caplog
+):
+    """(Parts are read on PostgreSQL only.)"""
+    ulns = register(database_url, 60)
+    path = ilr_file(tmp_path, synthetic.learners(ulns, per_learner=3, seed=2), fresh_ukprn())
+    killing = _KillingAWorker()
+
+    with caplog.at_level(logging.INFO, logger="miap.records"):
+        summary = _load(database_url, path, parts=True, rejects=None, progress=killing)
+
+    assert killing.killed == [-signal.SIGKILL]
+    assert "reading " + path.name + " whole (a worker failed: BrokenProcessPool)" in caplog.text
+    assert (summary.events, summary.loaded, summary.rejected) == (180, 180, 0)
+    again = _load(database_url, path, parts=False, rejects=None)
+    assert (again.unchanged, again.loaded, again.updated) == (180, 0, 0)

@@ -36,6 +36,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -119,7 +120,7 @@ def read_in_parts(
         try:
             done = future.result()
         except Exception as error:  # noqa: BLE001 - a worker lost: read the file whole
-            raise ReadWhole(f"a worker failed: {type(error).__name__}") from None
+            raise _lost(error) from None
         if done.failure is not None:
             raise ReadWhole(done.failure)
         header = header or done.header
@@ -148,7 +149,10 @@ def read_in_parts(
                 learners += job.learners
                 deliveries += job.deliveries
                 lines += part.count(b"\n")
-                pending.append((pool.submit(_read_part, job), len(part)))
+                try:
+                    pending.append((pool.submit(_read_part, job), len(part)))
+                except BrokenProcessPool as error:  # a worker lost since the last part
+                    raise _lost(error) from None
                 if len(pending) > count:
                     yield finished()
         while pending:
@@ -158,6 +162,11 @@ def read_in_parts(
     reader.header = header
     reader.learners, reader.deliveries, reader.skipped = learners, deliveries, skipped
     reader.content_hash = sha256.hexdigest()
+
+
+def _lost(error: BaseException) -> ReadWhole:
+    """A worker lost (killed, or its process pool broken): the file is read whole."""
+    return ReadWhole(f"a worker failed: {type(error).__name__}")
 
 
 def _cut(raw: BinaryIO, sha256: Hash, part_bytes: int) -> Iterator[tuple[bytes, bool]]:
