@@ -581,18 +581,3 @@ def test_every_outcome_is_the_engines_answer_against_the_register_as_it_stood(cd
                 wrong.append((pupil, outcomes.get(parsed.upn), expected))
     assert wrong == []
     assert summary.possible >= 20 and summary.matched >= 1 and summary.new >= 150
-
-
-@pytest.mark.parametrize("screened", [False, True])
-@pytest.mark.parametrize(
-    ("done", "last", "size"), [(1, 1, 20), (1, 11, 20), (1, 1_000_001, 250_000), (5, 46, 10)]
-)
-def test_the_settling_chunks_cover_the_lines_once_in_order(done, last, size, screened):
-    chunks = loader._settling_chunks(done, last, size, screened)
-
-    covered = [line for low, high in chunks for line in range(low + 1, high + 1)]
-    assert covered == list(range(done + 1, last + 1))
-    assert all(high - low <= size for low, high in chunks)
-    if len(chunks) > 1:
-        # screened ahead, the first is a quarter (the settling waits for its screening alone)
-        assert chunks[0][1] - chunks[0][0] == (size // 4 if screened else size)

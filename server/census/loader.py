@@ -504,13 +504,15 @@ class CensusLoad:
                 )
                 == 0
             )
-        screened = self.postgres and not register_empty
-        chunks = _settling_chunks(done, last, self.settle_chunk, screened)
+        chunks = [
+            (low, min(low + self.settle_chunk, last))
+            for low in range(done, last, self.settle_chunk)
+        ]
         screens = (
             ScreensAhead(
                 self.db, self.matcher, {"r": run.id, "high_id": run.register_high_id or 0}, chunks
             )
-            if screened
+            if self.postgres and not register_empty
             else None
         )
         bar = self.progress("settle", last - 1, done - 1)
@@ -607,19 +609,6 @@ def export(db: Database, laestab: str, out: TextIO) -> int:
             writer.writerow(tuple(row))
             written += 1
     return written
-
-
-def _settling_chunks(done: int, last: int, size: int, screened: bool) -> list[tuple[int, int]]:
-    """The settling's chunks ``(low, high]``, from ``done`` up to ``last``, of ``size`` lines.
-    When they are screened ahead (``screening.ScreensAhead``) the first is a quarter of that:
-    the settling waits for the first chunk's screening with nothing to do beside it."""
-    if done >= last:
-        return []
-    bounds = [done]
-    if screened and last - done > size:
-        bounds.append(done + max(size // 4, 1))
-    bounds += range(bounds[-1] + size, last, size)
-    return list(zip(bounds, [*bounds[1:], last], strict=True))
 
 
 class _Chunk:
