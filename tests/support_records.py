@@ -16,11 +16,14 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from sqlalchemy import select
+
 from miap.server.admin import synth
 from miap.server.records import synthetic
 from miap.server.records.ilr import YEARS
 from miap.server.records.reading import Event, events_of
 from miap.storage.engine import Database
+from miap.storage.records import LearningEvent
 from tests.support import run_miap
 
 COUNTS = ("loaded", "updated", "unchanged", "withdrawn", "rejected")
@@ -87,6 +90,29 @@ def counts(result: subprocess.CompletedProcess) -> dict[str, int]:
 def rejects(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as stream:
         return list(csv.DictReader(stream))
+
+
+def stored(url: str, ukprn: str) -> list[tuple]:
+    """Every stored event of a data owner, withdrawn ones too, as comparable tuples."""
+    db = Database(url)
+    try:
+        with db.reading() as session:
+            rows = session.execute(
+                select(
+                    LearningEvent.source_event_id,
+                    LearningEvent.uln,
+                    LearningEvent.grade,
+                    LearningEvent.digest,
+                    LearningEvent.return_key,
+                    LearningEvent.loaded_at,
+                    LearningEvent.withdrawn_at,
+                )
+                .where(LearningEvent.provider_ukprn == ukprn)
+                .order_by(LearningEvent.source_event_id)
+            )
+            return [tuple(row) for row in rows]
+    finally:
+        db.dispose()
 
 
 def events(url: str, uln: str) -> list[Event]:

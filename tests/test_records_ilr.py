@@ -18,7 +18,7 @@ from miap.server.records import loader, synthetic
 from miap.server.records.errors import RecordsError
 from miap.server.records.ilr import YEARS, IlrReturn
 from miap.storage.engine import Database
-from miap.storage.records import LearningEvent, RecordReturn
+from miap.storage.records import RecordReturn
 from tests.support import run_miap
 from tests.support_records import (
     PREPARED,
@@ -29,28 +29,8 @@ from tests.support_records import (
     load,
     register,
     rejects,
+    stored,
 )
-
-
-def stored(url: str, ukprn: str) -> list[tuple]:
-    """Every stored event of a data owner, withdrawn ones too, as comparable tuples."""
-    db = Database(url)
-    try:
-        with db.reading() as session:
-            rows = session.execute(
-                select(
-                    LearningEvent.source_event_id,
-                    LearningEvent.uln,
-                    LearningEvent.grade,
-                    LearningEvent.loaded_at,
-                    LearningEvent.withdrawn_at,
-                )
-                .where(LearningEvent.provider_ukprn == ukprn)
-                .order_by(LearningEvent.source_event_id)
-            )
-            return [tuple(row) for row in rows]
-    finally:
-        db.dispose()
 
 
 def test_each_learning_delivery_becomes_an_event_of_its_learner(database_url, tmp_path):

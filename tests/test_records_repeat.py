@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from miap.server.records import synthetic
 from miap.server.register.identifiers import random_uln
 from miap.storage.engine import Database
-from miap.storage.records import LearningEvent, RecordReject, RecordReturn
+from miap.storage.records import RecordReject, RecordReturn
 from tests.support import run_miap
 from tests.support_records import (
     PREPARED,
@@ -26,6 +26,7 @@ from tests.support_records import (
     ilr_file,
     load,
     register,
+    stored,
 )
 
 
@@ -54,27 +55,6 @@ def _sql(url: str, statement: str, **values: str) -> None:
     try:
         with db.transaction() as session:
             session.execute(text(statement), values)
-    finally:
-        db.dispose()
-
-
-def _stored(url: str, ukprn: str) -> list[tuple]:
-    db = Database(url)
-    try:
-        with db.reading() as session:
-            rows = session.execute(
-                select(
-                    LearningEvent.source_event_id,
-                    LearningEvent.uln,
-                    LearningEvent.digest,
-                    LearningEvent.return_key,
-                    LearningEvent.loaded_at,
-                    LearningEvent.withdrawn_at,
-                )
-                .where(LearningEvent.provider_ukprn == ukprn)
-                .order_by(LearningEvent.source_event_id)
-            )
-            return [tuple(row) for row in rows]
     finally:
         db.dispose()
 
@@ -116,7 +96,7 @@ def test_an_ilr_return_loaded_already_is_not_read_again(database_url, tmp_path):
     path = ilr_file(tmp_path, people, ukprn)
     first_rejects, again_rejects = tmp_path / "first.csv", tmp_path / "again.csv"
     first = load(database_url, path, "--source", "ILR", "--rejects", str(first_rejects))
-    before = _stored(database_url, ukprn)
+    before = stored(database_url, ukprn)
 
     again = load(database_url, path, "--source", "ILR", "--rejects", str(again_rejects))
 
@@ -124,7 +104,7 @@ def test_an_ilr_return_loaded_already_is_not_read_again(database_url, tmp_path):
     assert counts(first)["loaded"] == 4 and counts(first)["rejected"] == 6
     assert counts(again) == {**counts(first), "loaded": 0, "unchanged": 4}
     assert again_rejects.read_bytes() == first_rejects.read_bytes()
-    assert _stored(database_url, ukprn) == before
+    assert stored(database_url, ukprn) == before
     (one, two) = _returns(database_url, ukprn)
     assert one[1:] == two[1:] == (one[1], 6, 0, 6)
     assert f"the same file as load {one[0]}, not read again" in again.stdout
@@ -137,7 +117,7 @@ def test_an_ilr_return_loaded_already_is_not_read_again(database_url, tmp_path):
     assert _read_again(reread)
     assert counts(reread) == counts(again)
     assert reread_rejects.read_bytes() == first_rejects.read_bytes()
-    assert _stored(database_url, ukprn) == before
+    assert stored(database_url, ukprn) == before
 
 
 def test_the_same_bytes_under_another_name_are_the_same_return(database_url, tmp_path):

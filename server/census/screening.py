@@ -307,9 +307,8 @@ class ScreensAhead:
             maxsize=1
         )
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(db, matcher, values, chunks), name="census-screen", daemon=True
-        )
+        self._db, self._matcher, self._values, self._chunks = db, matcher, values, chunks
+        self._thread = threading.Thread(target=self._run, name="census-screen", daemon=True)
         self._thread.start()
 
     def proved_new(self, low: int, high: int) -> set[int]:
@@ -326,27 +325,21 @@ class ScreensAhead:
         self._stop.set()
         self._thread.join()
 
-    def _run(
-        self,
-        db: Database,
-        matcher: ScoringMatcher,
-        values: dict[str, object],
-        chunks: list[tuple[int, int]],
-    ) -> None:
+    def _run(self) -> None:
         where = (
             "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi "
             f"AND NOT {_LINKED}"
         )
         chunk = (0, 0)
         try:
-            for chunk in chunks:
+            for chunk in self._chunks:
                 if self._stop.is_set():
                     return
-                with db.transaction() as session:
+                with self._db.transaction() as session:
                     session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-                    bounds = {**values, "lo": chunk[0], "hi": chunk[1]}
+                    bounds = {**self._values, "lo": chunk[0], "hi": chunk[1]}
                     found: set[int] | BaseException = Screen(
-                        session, where, bounds, matcher
+                        session, where, bounds, self._matcher
                     ).proved_new()
                 self._put(chunk, found)
         except BaseException as error:  # noqa: BLE001 - raised in the settling's thread
