@@ -14,7 +14,7 @@ from miap.server.portal import demo
 from miap.server.portal.accounts import digest
 from miap.storage.engine import Database
 from miap.storage.models import AuditEntry, Learner, utcnow
-from miap.storage.portal import PortalSession
+from miap.storage.portal import PortalSession, PortalUser
 from tests.conftest import POSTGRES_ADMIN_URL, TEST_UKPRN
 from tests.support import post, postgres_database, run_miap, synthetic_person
 from tests.support_portal import (
@@ -102,7 +102,27 @@ def test_csrf_missing_or_wrong_is_refused(server, registrar):
     assert client.post("/find", {**person, "csrf_token": other.csrf}).status_code == 403
 
 
-def test_lockout_after_five_failures(server):
+def _account_audit(db, operation: str) -> list[tuple]:  # noqa: ANN001 - a Database
+    """The audit rows of one account change: (route, ukprn, user type, outcome, ULN)."""
+    with db.reading() as session:
+        rows = session.execute(
+            select(
+                AuditEntry.route,
+                AuditEntry.ukprn,
+                AuditEntry.user_type,
+                AuditEntry.outcome,
+                AuditEntry.uln,
+            ).where(AuditEntry.operation == operation)
+        )
+        return [tuple(row) for row in rows]
+
+
+def _account_id(db, email: str) -> int:  # noqa: ANN001 - a Database
+    with db.reading() as session:
+        return session.scalar(select(PortalUser.id).where(PortalUser.email == email))
+
+
+def test_lockout_after_five_failures(server, db):
     account = make_user(server, "viewer", TEST_UKPRN)
     client = PortalClient(portal_url(server))
     for _ in range(5):
@@ -111,6 +131,10 @@ def test_lockout_after_five_failures(server):
     assert locked.status_code == 400 and "Sign out" not in locked.text
     run_miap("portal", "user", "unlock", "--db", server.database_url, "--email", account.email)
     assert "Sign out" in client.sign_in(account.email, PASSWORD).text
+    # Each account change is audited: by number, never by e-mail address.
+    number = _account_id(db, account.email)
+    assert _account_audit(db, f"portal user add #{number}") == [("CLI", None, None, "OK", None)]
+    assert _account_audit(db, f"portal user unlock #{number}") == [("CLI", None, None, "OK", None)]
 
 
 def test_successes_reset_the_failure_count(server):
@@ -195,7 +219,7 @@ def test_a_viewer_changes_nothing(server, registrar):
     assert answer.status_code == 403 and "does not allow" in answer.text
 
 
-def test_admin_adds_a_user_who_activates(server):
+def test_admin_adds_a_user_who_activates(server, db):
     admin = signed_in(server, make_user(server, "admin", TEST_UKPRN))
     admin.get("/users")
     answer = admin.post(
@@ -209,6 +233,23 @@ def test_admin_adds_a_user_who_activates(server):
     assert escalate.status_code == 400 and "activation-link" not in escalate.text
     fresh = PortalClient(portal_url(server))
     assert "Sign out" in fresh.sign_in("new.user.x@example.org").text
+    # The admin disables the account: its session ends, and both changes are audited.
+    number = _account_id(db, "new.user.x@example.org")
+    admin.get("/users")
+    admin.post("/users", {"action": "disable", "user_id": str(number)})
+    assert "Sign out" not in fresh.get("/find").text
+    by_admin = [("portal", TEST_UKPRN, "ORG", "OK", None)]
+    assert _account_audit(db, f"portal user add #{number}") == by_admin
+    assert _account_audit(db, f"portal user disable #{number}") == by_admin
+    assert _account_id(db, "boss.x@example.org") is None  # refused: nothing to audit
+
+
+def test_a_learner_code_issued_from_the_command_line_is_audited(server, db, registrar):
+    uln = register(signed_in(server, registrar), synthetic_person())
+    issued = run_miap("portal", "learner-code", "--db", server.database_url, "--uln", uln)
+    activate(portal_url(server), activation_link(issued.stdout))
+    audited = [row for row in _account_audit(db, "issueLearnerCode") if row[-1] == uln]
+    assert audited == [("CLI", None, None, "OK", uln)]
 
 
 def test_learner_signs_in_sees_audit_and_opts_out(server, db, registrar):

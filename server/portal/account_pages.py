@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy.orm import Session
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
@@ -12,6 +13,7 @@ from miap.server.portal import accounts, web
 from miap.server.portal.app import Context, Page
 from miap.server.portal.guard import MANAGE_USERS, check
 from miap.server.portal.sessions import Sessions
+from miap.server.register import audit
 from miap.server.register.identifiers import is_valid_uln
 from miap.storage.portal import LEARNER, PROVIDER, SERVICE, PortalUser
 
@@ -209,6 +211,7 @@ def users(context: Context) -> Response:
                         session, form.get("email", ""), form.get("role", ""), who.ukprn, who.name
                     )
                     created = (user.email, _activation_link(context, code))
+                    _audit_account(context, session, "add", user)
                 except AdminRefusal as refusal:
                     errors["email"] = str(refusal)
             elif target and target.isdigit():
@@ -217,9 +220,11 @@ def users(context: Context) -> Response:
                     raise_refused()
                 if action == "unlock":
                     accounts.unlock(user)
+                    _audit_account(context, session, "unlock", user)
                 elif action == "disable" and user.id != who.id:
                     accounts.disable(user)
                     Sessions.end_all(session, user.id)
+                    _audit_account(context, session, "disable", user)
         listed = [(u.id, u.email, u.role, _state(u)) for u in accounts.users_of(session, who.ukprn)]
     status = 400 if errors else 200
     return context.render(
@@ -230,6 +235,12 @@ def users(context: Context) -> Response:
         errors=errors,
         roles=accounts.PROVIDER_ROLES,
     )
+
+
+def _audit_account(context: Context, session: Session, action: str, user: PortalUser) -> None:
+    """An account change, audited in its own transaction: which account (its number, not its
+    e-mail address) and by whom."""
+    audit.record(session, **context.entry(accounts.audited_operation(action, user), "OK"))
 
 
 def raise_refused() -> None:

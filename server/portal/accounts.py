@@ -240,6 +240,12 @@ def users_of(session: Session, ukprn: str) -> list[PortalUser]:
     )
 
 
+def audited_operation(action: str, user: PortalUser) -> str:
+    """The audit log's operation for a change to an account (``add``, ``unlock``,
+    ``disable``, ``learner-code``): the account's number, never its e-mail address."""
+    return f"portal user {action} #{user.id}"[:64]
+
+
 def unlock(user: PortalUser) -> None:
     user.locked_at = None
     user.failed_attempts = 0

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import uuid
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from miap.server.commands import action
 from miap.server.exceptions import AdminRefusal
 from miap.server.portal import accounts, web
 from miap.server.portal.sessions import Sessions
+from miap.server.register import audit
 from miap.server.settings import Settings
 from miap.storage.engine import Database
 from miap.storage.portal import PortalUser
@@ -34,6 +37,20 @@ def _who() -> str:
         return f"cli {getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
+
+
+def _audit(session: Session, operation: str, ulns: list[str] | None = None) -> None:
+    """An account change made here, audited in its own transaction (route CLI)."""
+    audit.record(
+        session,
+        request_id=uuid.uuid4().hex,
+        ukprn=None,
+        user_name=_who()[:35],
+        operation=operation,
+        outcome="OK",
+        ulns=ulns or [],
+        route=audit.CLI,
+    )
 
 
 def add_parser(subparsers) -> None:  # noqa: ANN001 - argparse's private type
@@ -79,6 +96,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "user" and args.user_action == "add":
             with db.transaction() as session:
                 user, code = accounts.add_staff(session, args.email, args.role, args.ukprn, _who())
+                _audit(session, accounts.audited_operation("add", user))
                 email = user.email
             print(f"{email} ({args.role}) added; activation link (once, 7 days):")
             print(_link(args, settings, code))
@@ -90,10 +108,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 if user is None:
                     raise AdminRefusal(f"no portal account {args.email}")
                 accounts.unlock(user)
+                _audit(session, accounts.audited_operation("unlock", user))
             print(f"{args.email} unlocked")
         elif args.action == "learner-code":
             with db.transaction() as session:
                 code = accounts.issue_learner_code(session, args.uln, _who())
+                _audit(session, "issueLearnerCode", [args.uln])
             print(f"learner {args.uln}: activation link (once, 7 days):")
             print(_link(args, settings, code))
         elif args.action == "purge-sessions":
