@@ -16,7 +16,7 @@ from miap.storage.engine import Database
 from miap.storage.models import AuditEntry, Learner, utcnow
 from miap.storage.portal import PortalSession, PortalUser
 from tests.conftest import POSTGRES_ADMIN_URL, TEST_UKPRN
-from tests.support import post, postgres_database, run_miap, synthetic_person
+from tests.support import Server, post, postgres_database, run_miap, synthetic_person
 from tests.support_portal import (
     PASSWORD,
     PortalClient,
@@ -304,6 +304,46 @@ def test_two_step_sign_in(server):
     # The code of the next time step: the enrolment's own code is never accepted twice.
     later = totp.at(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30))
     assert "Sign out" in fresh.post("/sign-in/code", {"code": later}).text
+
+
+def _enrol(client: PortalClient) -> None:
+    pyotp = pytest.importorskip("pyotp")
+    page = client.get("/account/two-factor")
+    secret = re.search(r'name="secret" value="([A-Z2-7]+)"', page.text).group(1)
+    done = client.post("/account/two-factor", {"secret": secret, "code": pyotp.TOTP(secret).now()})
+    assert "is on" in done.text
+
+
+def _asks_for_a_code(server: Server, email: str) -> bool:
+    answer = PortalClient(portal_url(server)).sign_in(email)
+    return answer.url.endswith("/sign-in/code")
+
+
+def test_a_lost_authenticator_is_turned_off_by_an_administrator(server, db):
+    account = make_user(server, "viewer", TEST_UKPRN)
+    user = signed_in(server, account)
+    _enrol(user)
+    assert _asks_for_a_code(server, account.email)
+    number = _account_id(db, account.email)
+
+    # The provider's administrator turns it off: the user's sessions end, the password alone
+    # signs in, and the change is audited.
+    admin = signed_in(server, make_user(server, "admin", TEST_UKPRN))
+    assert "Turn off two-step sign-in" in admin.get("/users").text
+    admin.post("/users", {"action": "reset-two-step", "user_id": str(number)})
+    assert "Sign out" not in user.get("/find").text
+    assert not _asks_for_a_code(server, account.email)
+    audited = _account_audit(db, f"portal user reset-two-step #{number}")
+    assert audited == [("portal", TEST_UKPRN, "ORG", "OK", None)]
+
+    # From the command line too; an account without it is refused with a message.
+    _enrol(signed_in(server, account))
+    reset = ["portal", "user", "reset-two-step", "--db", server.database_url]
+    run_miap(*reset, "--email", account.email)
+    assert not _asks_for_a_code(server, account.email)
+    assert len(_account_audit(db, f"portal user reset-two-step #{number}")) == 2
+    again = run_miap(*reset, "--email", account.email, check=False)
+    assert again.returncode != 0 and "no two-step sign-in to turn off" in again.stderr
 
 
 def test_an_idle_session_expires(server, db, registrar):

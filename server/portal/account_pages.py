@@ -225,7 +225,14 @@ def users(context: Context) -> Response:
                     accounts.disable(user)
                     Sessions.end_all(session, user.id)
                     _audit_account(context, session, "disable", user)
-        listed = [(u.id, u.email, u.role, _state(u)) for u in accounts.users_of(session, who.ukprn)]
+                elif action == "reset-two-step" and user.totp_secret:
+                    accounts.reset_second_factor(user)
+                    Sessions.end_all(session, user.id)
+                    _audit_account(context, session, "reset-two-step", user)
+        listed = [
+            (u.id, u.email, u.role, _state(u), bool(u.totp_secret))
+            for u in accounts.users_of(session, who.ukprn)
+        ]
     status = 400 if errors else 200
     return context.render(
         "users.html",

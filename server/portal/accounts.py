@@ -242,8 +242,15 @@ def users_of(session: Session, ukprn: str) -> list[PortalUser]:
 
 def audited_operation(action: str, user: PortalUser) -> str:
     """The audit log's operation for a change to an account (``add``, ``unlock``,
-    ``disable``, ``learner-code``): the account's number, never its e-mail address."""
+    ``disable``, ``reset-two-step``): the account's number, never its e-mail address."""
     return f"portal user {action} #{user.id}"[:64]
+
+
+def reset_second_factor(user: PortalUser) -> None:
+    """Turn the user's two-step sign-in off (their device is lost): they sign in with their
+    password alone until they enrol an app again."""
+    user.totp_secret = None
+    user.totp_last_step = None
 
 
 def unlock(user: PortalUser) -> None:

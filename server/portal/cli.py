@@ -3,6 +3,7 @@
 miap portal user add --email E --role admin|registrar|viewer --ukprn N [--base-url URL]
 miap portal user add --email E --role service-admin [--base-url URL]
 miap portal user unlock --email E
+miap portal user reset-two-step --email E
 miap portal learner-code --uln ULN [--base-url URL]
 miap portal purge-sessions
 
@@ -39,6 +40,15 @@ def _who() -> str:
         return "cli"
 
 
+def _staff(session: Session, email: str) -> PortalUser:
+    user = session.scalars(
+        select(PortalUser).where(PortalUser.email == email.strip().lower())
+    ).first()
+    if user is None:
+        raise AdminRefusal(f"no portal account {email}")
+    return user
+
+
 def _audit(session: Session, operation: str, ulns: list[str] | None = None) -> None:
     """An account change made here, audited in its own transaction (route CLI)."""
     audit.record(
@@ -73,6 +83,13 @@ def add_parser(subparsers) -> None:  # noqa: ANN001 - argparse's private type
     base_url(add)
     unlock = action(users, "unlock", "unlock an account locked by failed sign-ins")
     unlock.add_argument("--email", required=True)
+    reset = action(
+        users,
+        "reset-two-step",
+        "turn an account's two-step sign-in off (its authenticator is lost); it signs in with "
+        "its password until it enrols an app again",
+    )
+    reset.add_argument("--email", required=True)
     code = action(actions, "learner-code", "a learner's one-time activation link")
     code.add_argument("--uln", required=True)
     base_url(code)
@@ -102,14 +119,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(_link(args, settings, code))
         elif args.action == "user" and args.user_action == "unlock":
             with db.transaction() as session:
-                user = session.scalars(
-                    select(PortalUser).where(PortalUser.email == args.email.strip().lower())
-                ).first()
-                if user is None:
-                    raise AdminRefusal(f"no portal account {args.email}")
+                user = _staff(session, args.email)
                 accounts.unlock(user)
                 _audit(session, accounts.audited_operation("unlock", user))
             print(f"{args.email} unlocked")
+        elif args.action == "user" and args.user_action == "reset-two-step":
+            with db.transaction() as session:
+                user = _staff(session, args.email)
+                if not user.totp_secret:
+                    raise AdminRefusal(f"{args.email} has no two-step sign-in to turn off")
+                accounts.reset_second_factor(user)
+                Sessions.end_all(session, user.id)
+                _audit(session, accounts.audited_operation("reset-two-step", user))
+            print(f"{args.email}: two-step sign-in is off; their sessions are ended")
         elif args.action == "learner-code":
             with db.transaction() as session:
                 code = accounts.issue_learner_code(session, args.uln, _who())
