@@ -27,8 +27,7 @@ def db(database_url):
 def test_chunks_are_handed_over_in_order(db):
     screens = ScreensAhead(db, ScoringMatcher(), {"r": -1, "high_id": 0}, [(1, 11), (11, 21)])
     try:
-        # no run -1: no row to screen (the first chunk's halves screened on either side)
-        assert screens.proved_new(1, 11) == set()
+        assert screens.proved_new(1, 11) == set()  # no run -1: no row screened
         with pytest.raises(RuntimeError, match=r"screened lines \(11, 21\), settling \(11, 31\)"):
             screens.proved_new(11, 31)
     finally:
@@ -37,9 +36,8 @@ def test_chunks_are_handed_over_in_order(db):
 
 @ONLY_POSTGRES
 def test_a_failed_screening_is_raised_in_the_settling(db):
-    # no ``high_id`` to bind: the screening's first statement fails on its thread (a first
-    # chunk of one line is not halved, so the thread screens all of it)
-    screens = ScreensAhead(db, ScoringMatcher(), {"r": -1}, [(1, 2), (2, 12)])
+    # no ``high_id`` to bind: the screening's first statement fails on its thread
+    screens = ScreensAhead(db, ScoringMatcher(), {"r": -1}, [(1, 11), (11, 21)])
     try:
         with pytest.raises(SQLAlchemyError, match="high_id"):
             screens.proved_new(1, 11)

@@ -277,11 +277,9 @@ class Screen:
         return reaching
 
 
-#: The rows of lines ``(:lo, :hi]`` of run ``:r`` screened ahead: not those whose UPN is
-#: linked to a live learner (the settling links them before it screens).
-_AHEAD = (
-    "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi "
-    "AND NOT EXISTS (SELECT 1 FROM census_pupils p JOIN learners l ON l.id = p.learner_id "
+#: A row whose UPN is linked to a live learner: the settling links it before screening.
+_LINKED = (
+    "EXISTS (SELECT 1 FROM census_pupils p JOIN learners l ON l.id = p.learner_id "
     "WHERE p.upn = census_rows.upn AND l.deleted_at IS NULL)"
 )
 
@@ -289,13 +287,11 @@ _AHEAD = (
 class ScreensAhead:
     """The settling's chunks screened in order, one ahead of it, on a thread and a database
     connection of their own: while the settling runs a chunk's statements and the engine's
-    Python, PostgreSQL screens the next chunk on another core. The first chunk has nothing to
-    overlap, so the settling screens half of it itself while the thread screens the other
-    half.
+    Python, PostgreSQL screens the next chunk on another core.
 
     A row's screening depends only on the row and on the register as it stood when the run
     began (learners up to ``high_id``), never on how other rows were settled, so screening
-    ahead proves what screening in the chunk's own transaction would. Each part is screened
+    ahead proves what screening in the chunk's own transaction would. Each chunk is screened
     in one snapshot (``REPEATABLE READ``); rows whose UPN is linked already are left out (the
     settling links them first), and the settling marks ``new`` only rows proved new here that
     are still pending: a row not screened goes to the engine."""
@@ -311,57 +307,48 @@ class ScreensAhead:
             maxsize=1
         )
         self._stop = threading.Event()
-        self._db, self._matcher, self._values = db, matcher, values
-        #: The first chunk's second half, which the settling screens itself.
-        self._here: tuple[int, int] | None = None
-        self._parts = list(chunks)
-        if chunks and chunks[0][1] - chunks[0][0] > 1:
-            low, high = chunks[0]
-            middle = (low + high) // 2
-            self._parts[0], self._here = (low, middle), (middle, high)
+        self._db, self._matcher, self._values, self._chunks = db, matcher, values, chunks
         self._thread = threading.Thread(target=self._run, name="census-screen", daemon=True)
         self._thread.start()
 
     def proved_new(self, low: int, high: int) -> set[int]:
         """The lines of chunk ``(low, high]`` proved new (waits for its screening)."""
-        here: set[int] = set()
-        if self._here is not None and self._here[1] == high:
-            middle = self._here[0]
-            here = self._screen(middle, high)
-            self._here, high = None, middle
-        part, found = self._queue.get()
+        chunk, found = self._queue.get()
         if isinstance(found, BaseException):
             raise found
-        if part != (low, high):
-            raise RuntimeError(f"screened lines {part}, settling {(low, high)}")
-        return found | here
+        if chunk != (low, high):
+            raise RuntimeError(f"screened lines {chunk}, settling {(low, high)}")
+        return found
 
     def close(self) -> None:
         """Stop screening (after the statement running) and wait for the thread."""
         self._stop.set()
         self._thread.join()
 
-    def _screen(self, low: int, high: int) -> set[int]:
-        """Lines ``(low, high]`` proved new, in one snapshot of a connection of their own."""
-        with self._db.transaction() as session:
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            bounds = {**self._values, "lo": low, "hi": high}
-            return Screen(session, _AHEAD, bounds, self._matcher).proved_new()
-
     def _run(self) -> None:
-        part = (0, 0)
+        where = (
+            "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi "
+            f"AND NOT {_LINKED}"
+        )
+        chunk = (0, 0)
         try:
-            for part in self._parts:
+            for chunk in self._chunks:
                 if self._stop.is_set():
                     return
-                self._put(part, self._screen(*part))
+                with self._db.transaction() as session:
+                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                    bounds = {**self._values, "lo": chunk[0], "hi": chunk[1]}
+                    found: set[int] | BaseException = Screen(
+                        session, where, bounds, self._matcher
+                    ).proved_new()
+                self._put(chunk, found)
         except BaseException as error:  # noqa: BLE001 - raised in the settling's thread
-            self._put(part, error)
+            self._put(chunk, error)
 
-    def _put(self, part: tuple[int, int], found: set[int] | BaseException) -> None:
+    def _put(self, chunk: tuple[int, int], found: set[int] | BaseException) -> None:
         while not self._stop.is_set():
             try:
-                self._queue.put((part, found), timeout=0.5)
+                self._queue.put((chunk, found), timeout=0.5)
                 return
             except queue.Full:
                 continue
