@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import uuid
 
 from miap.server.access import audit_view, grants, learner_record
 from miap.server.commands import DefaultsShown, action, add_db_flag
@@ -72,16 +71,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             learner = learners.learner_by_uln(session, args.uln)
             ulns = learner_record.same_learner_ulns(session, learner) if learner else [args.uln]
             page = audit_view.page_of(session, ulns, args.page, args.page_size)
-            audit.record(
-                session,
-                request_id=uuid.uuid4().hex,
-                ukprn=None,
-                user_name=args.by[:35],
-                operation="audit",
-                outcome="OK",
-                ulns=[args.uln],
-                route=audit.CLI,
-                user_type=None,
+            audit.record_administration(
+                session, by=args.by[:35], operation="audit", ulns=[args.uln]
             )
     finally:
         db.dispose()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import uuid
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -51,16 +50,7 @@ def _staff(session: Session, email: str) -> PortalUser:
 
 def _audit(session: Session, operation: str, ulns: list[str] | None = None) -> None:
     """An account change made here, audited in its own transaction (route CLI)."""
-    audit.record(
-        session,
-        request_id=uuid.uuid4().hex,
-        ukprn=None,
-        user_name=_who()[:35],
-        operation=operation,
-        outcome="OK",
-        ulns=ulns or [],
-        route=audit.CLI,
-    )
+    audit.record_administration(session, by=_who()[:35], operation=operation, ulns=ulns or ())
 
 
 def add_parser(subparsers) -> None:  # noqa: ANN001 - argparse's private type

@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import Future
 from typing import Any
@@ -103,6 +104,29 @@ def record(session: Session, **entry: Any) -> None:  # noqa: ANN401
     # A Core insert: audit rows are never read back in the request, so the ORM's unit of work
     # (identity map, flush ordering) would be pure overhead on every call.
     session.execute(insert(AuditEntry), entries(**entry))
+
+
+def record_administration(
+    session: Session,
+    *,
+    by: str,
+    operation: str,
+    outcome: str = "OK",
+    ulns: Iterable[str] = (),
+    route: str = CLI,
+) -> None:
+    """Write an administrator's action (a merge, an account change, an audit read) in
+    ``session``'s transaction: no provider, a request id of its own, ``by`` as the user."""
+    record(
+        session,
+        request_id=uuid.uuid4().hex,
+        ukprn=None,
+        user_name=by,
+        operation=operation,
+        outcome=outcome,
+        ulns=ulns,
+        route=route,
+    )
 
 
 def record_all(session: Session, answers: Iterable[dict[str, Any]]) -> None:

@@ -10,7 +10,6 @@ its unique index keeps it from ever being issued again. Every change is written 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -61,15 +60,8 @@ def _check_text(by: str, reason: str | None) -> None:
 
 
 def _audit(session: Session, by: str, operation: str, uln: str, outcome: str, route: str) -> None:
-    audit.record(
-        session,
-        request_id=uuid.uuid4().hex,
-        ukprn=None,
-        user_name=by,
-        route=route,
-        operation=operation,
-        outcome=outcome,
-        ulns=[uln],
+    audit.record_administration(
+        session, by=by, operation=operation, outcome=outcome, ulns=[uln], route=route
     )
 
 
