@@ -55,7 +55,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from miap.server.census import pupils
-from miap.server.census.screening import PENDING, ScreensAhead
+from miap.server.census.screening import CHUNK_ROWS, PENDING, ScreensAhead
 from miap.server.matching.engine import EXACT, MANY_PROBES, NO_MATCH, Demographics, ScoringMatcher
 from miap.server.matching.normalise import UNKNOWN_POSTCODE
 from miap.server.progress import ProgressFactory, silent
@@ -631,9 +631,7 @@ class _Chunk:
         self.register_empty = register_empty
         #: PostgreSQL: the lines ``screening.ScreensAhead`` proved new.
         self.proved_new = proved_new
-        self.where = (
-            "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi"
-        )
+        self.where = CHUNK_ROWS
 
     def execute(self, sql: str, **extra: object):  # noqa: ANN201
         return self.session.execute(text(sql), {**self.values, **extra})

@@ -49,6 +49,8 @@ from miap.server.matching.engine import (
 )
 from miap.storage.engine import Database
 
+#: The rows of a chunk: lines ``(:lo, :hi]`` of run ``:r``.
+CHUNK_ROWS = "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi"
 #: Rows of the chunk not settled yet (a follower is its leader's).
 PENDING = "census_rows.outcome IS NULL AND census_rows.leader_line IS NULL"
 #: A hair of slack under the threshold: SQL adds the weights in another order than Python.
@@ -326,10 +328,7 @@ class ScreensAhead:
         self._thread.join()
 
     def _run(self) -> None:
-        where = (
-            "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi "
-            f"AND NOT {_LINKED}"
-        )
+        where = f"{CHUNK_ROWS} AND NOT {_LINKED}"
         chunk = (0, 0)
         try:
             for chunk in self._chunks:
