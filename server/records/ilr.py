@@ -32,7 +32,7 @@ from lxml import etree
 
 from miap.server.records.errors import RecordsError
 from miap.server.records.events import Staged, rejected, staged
-from miap.server.records.streams import Counted
+from miap.server.records.streams import Counted, sha256_of
 from miap.server.xmlschemas import per_thread
 
 
@@ -250,7 +250,7 @@ class IlrReturn:
     def digest(self) -> str:
         """The SHA-256 of the file as ``events`` reads it (a ZIP's: its XML's)."""
         with self._raw() as raw:
-            return Counted(raw, lambda n: None).drain()
+            return sha256_of(raw)
 
     def peek_header(self) -> Header | None:
         """The return's Header, read without its learners, when it reads plainly; ``None``

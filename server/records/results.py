@@ -25,7 +25,7 @@ from miap.server.records.events import (
     rejected,
     staged,
 )
-from miap.server.records.streams import Counted
+from miap.server.records.streams import Counted, sha256_of
 from miap.server.register.identifiers import is_valid_ukprn
 
 #: ILR-only fields a results file does not carry.
@@ -96,7 +96,7 @@ class ResultsFile:
     def digest(self) -> str:
         """The SHA-256 of the file as ``events`` reads it."""
         with self.path.open("rb") as raw:
-            return Counted(raw, lambda n: None).drain()
+            return sha256_of(raw)
 
     def events(self, advance: Callable[[int], object] = lambda n: None) -> Iterator[Staged]:
         """The file's rows as events in file order (``advance`` is told each block read)."""

@@ -34,3 +34,8 @@ class Counted(io.RawIOBase):
         while self.read(1 << 20):
             pass
         return self.sha256.hexdigest()
+
+
+def sha256_of(stream: BinaryIO) -> str:
+    """The SHA-256 of what is left to read of ``stream`` (read in blocks)."""
+    return Counted(stream, lambda n: None).drain()
