@@ -149,13 +149,15 @@ def academic_year(value: str | None, today: dt.date | None = None) -> str:
 
 
 def content_hash(path: Path) -> tuple[str, int]:
-    """SHA-256 of the file and its number of line breaks (for the progress bar's total)."""
-    digest, lines = hashlib.sha256(), 0
+    """SHA-256 of the file and its number of lines (a last line without a line break too):
+    the header and one record a line, unless a quoted field holds a line break."""
+    digest, lines, last = hashlib.sha256(), 0, b"\n"
     with path.open("rb") as stream:
         while block := stream.read(1 << 20):
             digest.update(block)
             lines += block.count(b"\n")
-    return digest.hexdigest(), lines
+            last = block[-1:]
+    return digest.hexdigest(), lines + (last != b"\n")
 
 
 def _utf8_lines(path: Path) -> Iterator[str]:
@@ -295,19 +297,26 @@ class CensusLoad:
 
     def run(self) -> Summary:
         started = time.perf_counter()
-        digest, line_breaks = content_hash(self.path)
+        digest, lines = content_hash(self.path)
         lock = self._lock(digest)
+        screens = None
         try:
             run, resumed = self._run_row(digest)
             if run.state == "done":
                 return self._summary(run, "already loaded", started)
+            records = run.total_lines if run.total_lines is not None else max(lines - 1, 0)
+            # On PostgreSQL, against a register holding learners, the screening of the
+            # chunks starts now: each as soon as its rows are staged (``ScreensAhead``).
+            screens = self._screens(run, self._settle_chunks(run, records))
             if run.state == "staging":
-                self._timed("staging", self._stage, run, max(line_breaks - 1, 0))
+                self._timed("staging", self._stage, run, records)
                 self._timed("preparing", self._prepare, run)
-            self._timed("settling", self._settle, run)
+            self._timed("settling", self._settle, run, screens)
             self._timed("finishing", self._finish, run)
             return self._summary(run, "resumed" if resumed else "loaded", started)
         finally:
+            if screens is not None:
+                screens.close()
             if lock is not None:
                 self._unlock(lock, digest)
 
@@ -493,28 +502,39 @@ class CensusLoad:
 
     # -- 3. settling ----------------------------------------------------------------------
 
-    def _settle(self, run: CensusRun) -> None:
+    def _settle_chunks(self, run: CensusRun, records: int) -> list[tuple[int, int]]:
+        """Lines ``(low, high]`` of each settling transaction, for ``records`` staged rows."""
+        last = records + 1
+        return [
+            (low, min(low + self.settle_chunk, last))
+            for low in range(run.settled_line, last, self.settle_chunk)
+        ]
+
+    def _register_empty(self, run: CensusRun) -> bool:
+        with self.db.transaction() as session:
+            return not session.scalar(
+                text("SELECT COUNT(*) FROM (SELECT 1 FROM learners WHERE id <= :h LIMIT 1) x"),
+                {"h": run.register_high_id or 0},
+            )
+
+    def _screens(self, run: CensusRun, chunks: list[tuple[int, int]]) -> ScreensAhead | None:
+        """The chunks' screening ahead of their settling (PostgreSQL, a register holding
+        learners when the run began; otherwise nothing to screen)."""
+        if not self.postgres or self._register_empty(run):
+            return None
+        values = {"r": run.id, "high_id": run.register_high_id or 0}
+        return ScreensAhead(self.db, self.matcher, values, chunks)
+
+    def _settle(self, run: CensusRun, screens: ScreensAhead | None) -> None:
         last = (run.total_lines or 0) + 1
         done = run.settled_line
-        with self.db.transaction() as session:
-            register_empty = (
-                session.scalar(
-                    text("SELECT COUNT(*) FROM (SELECT 1 FROM learners WHERE id <= :h LIMIT 1) x"),
-                    {"h": run.register_high_id or 0},
-                )
-                == 0
-            )
-        chunks = [
-            (low, min(low + self.settle_chunk, last))
-            for low in range(done, last, self.settle_chunk)
-        ]
-        screens = (
-            ScreensAhead(
-                self.db, self.matcher, {"r": run.id, "high_id": run.register_high_id or 0}, chunks
-            )
-            if self.postgres and not register_empty
-            else None
-        )
+        register_empty = self._register_empty(run)
+        chunks = self._settle_chunks(run, run.total_lines or 0)
+        if screens is not None and screens.chunks != chunks:
+            # the file held fewer records than lines (a quoted field with a line break):
+            # screened again in the chunks settled
+            screens.close()
+            screens = self._screens(run, chunks)
         bar = self.progress("settle", last - 1, done - 1)
         try:
             for low, high in chunks:
@@ -670,8 +690,9 @@ class _Chunk:
         if pending and self.register_empty:
             self._register_set_based(PENDING)
         elif pending:
-            self._exact()
+            # a row proved new has no exact candidate: the exact join reads only the others
             self._clearly_new()
+            self._exact()
             self._match_the_rest()
             self._register_set_based("census_rows.outcome = 'new'")
         return bool(waiting)
@@ -835,26 +856,21 @@ class _Chunk:
             "UPDATE census_rows SET outcome = 'new', learner_id = made.id FROM made "
             f"WHERE {self.where} AND {rows} AND census_rows.uln = made.uln"
         ).bindparams(bindparam("now", type_=DateTime))
-        if rows != PENDING:
-            # Rows marked ``new`` by the earlier passes: the planner's statistics (taken before
-            # any outcome was set) would misjudge a join with the statement's own output, so
-            # the rows take their learners through the ULN index, as on SQLite.
-            statement = text(self._insert_sql(False)).bindparams(bindparam("now", type_=DateTime))
         try:
             with self.session.begin_nested():
+                # The planner's statistics (taken before any outcome was set) misjudge the
+                # join with the statement's own output: the chunk's rows are hashed.
+                self.execute("SET LOCAL enable_nestloop = off")
+                self.execute("SET LOCAL enable_mergejoin = off")
                 self.session.execute(statement, {**self.values, "now": utcnow()})
+                self.execute("RESET enable_nestloop")
+                self.execute("RESET enable_mergejoin")
         except IntegrityError:
             if rows == PENDING:
                 self.execute(
                     f"UPDATE census_rows SET outcome = 'new' WHERE {self.where} AND {rows}"
                 )
             self._register_new()
-            return
-        if rows != PENDING:
-            self.execute(
-                "UPDATE census_rows SET learner_id = l.id FROM learners l "
-                f"WHERE {self.where} AND census_rows.outcome = 'new' AND l.uln = census_rows.uln"
-            )
 
     def _fresh_ulns_sql(self, rows: str) -> None:
         """Redraw, until there is none, the ULN of every row to register that a learner holds

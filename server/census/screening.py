@@ -11,7 +11,9 @@ blocks read by joins, without their limits (every candidate the engine reads is 
   the count of its holders, so their scores are bounded in SQL (``ScoreBounds``). Of a
   common pair's holders only those that could reach the threshold are joined: in the
   searched postcode area, born the same day or with day and month swapped, or with a
-  postcode unknown on either side (``ScoreBounds.common_holders_apart``);
+  postcode unknown on either side (``ScoreBounds.common_holders_apart``), and of those only
+  the ones the engine's blocks could read (``_READ_BY_ENGINE``: it reads the pair's holders
+  born nearest the searched date, not all of them);
 * every other candidate (a given-name variant, the pair crossed, a near birth date with a
   Soundex code, a wide one with both codes, the postcode) whose bound with the most any
   names can weigh reaches the threshold is read and compared by the engine itself
@@ -53,12 +55,30 @@ from miap.storage.engine import Database
 CHUNK_ROWS = "census_rows.run_id = :r AND census_rows.line > :lo AND census_rows.line <= :hi"
 #: Rows of the chunk not settled yet (a follower is its leader's).
 PENDING = "census_rows.outcome IS NULL AND census_rows.leader_line IS NULL"
+#: Where a common pair's holder ``l`` can be among the engine's candidates for row ``r``
+#: (pair ``p``, its holders' birth dates in order: ``p.born``): the pair blocks read the
+#: ``PAIR_LIMIT`` holders born on or after the searched date, nearest first, and as many
+#: born before it (``width_bucket``: how many were born before it; a holder born on the
+#: last date read, a tie, counts as read), the date blocks those born on a date at most two
+#: digits away or with day and month swapped, the postcode block those at the postcode; and
+#: the crossed pair block reads the pair itself when both names are the same.
+_READ_BY_ENGINE = (
+    "(r.given_key = r.family_key OR l.postcode_key = r.postcode_key "
+    f"OR l.date_of_birth = r.swapped OR {wrong_digits('r.digits', 'l.digits')} <= 2 "
+    f"OR (l.date_of_birth >= p.born[width_bucket(r.date_of_birth - 1, p.born) - {PAIR_LIMIT - 1}]"
+    " IS NOT FALSE "
+    f"AND l.date_of_birth <= p.born[width_bucket(r.date_of_birth - 1, p.born) + {PAIR_LIMIT}]"
+    " IS NOT FALSE))"
+)
+#: The parts of a birth date: one of them is the same in dates at most two digits apart.
+_PARTS = ("year", "month", "day")
 #: A hair of slack under the threshold: SQL adds the weights in another order than Python.
 _SLACK = 1e-9
 _LIVE = "l.merged_into_id IS NULL AND l.deleted_at IS NULL"
 _HOLDS = "l.given_key = r.given_key AND l.family_key = r.family_key"
-#: The joined learner's birth date as YYYYMMDD, once per pair (``d.digits``).
-_DIGITS = f"CROSS JOIN LATERAL (SELECT {yyyymmdd('l.date_of_birth')} AS digits) AS d"
+#: The joined learner's birth date as YYYYMMDD (``d.digits``), computed once per pair:
+#: ``OFFSET 0`` keeps the planner from copying the expression into every place naming it.
+_DIGITS = f"CROSS JOIN LATERAL (SELECT {yyyymmdd('l.date_of_birth')} AS digits OFFSET 0) AS d"
 #: Planner settings for the screen's statements (only): a chunk's rows are hashed and the
 #: register scanned once a block. A merge join would read the register in index order, each
 #: block; a nested loop, every holder of a common name pair, each of its rows.
@@ -81,28 +101,47 @@ class Screen:
         self.matcher = matcher
         self.bounds = ScoreBounds(matcher.weights)
         day, month = "date_part('day', date_of_birth)", "date_part('month', date_of_birth)"
-        self.rows = (
-            "rows AS MATERIALIZED (SELECT line, given_name, family_name, gender, postcode, "
+        self.pending_rows = (
+            "SELECT line, given_name, family_name, gender, postcode, "
             "given_key, family_key, given_sound, family_sound, date_of_birth, postcode_key, "
             "string_to_array(sounds, ',') AS sounds, string_to_array(givens, ',') AS givens, "
             f"{yyyymmdd('date_of_birth')} AS digits, {area('postcode_key')} AS area, "
             f"CASE WHEN {day} <= 12 THEN make_date(date_part('year', date_of_birth)::int, "
             f"{day}::int, {month}::int) END AS swapped "
-            f"FROM census_rows WHERE {where} AND {PENDING})"
+            f"FROM census_rows WHERE {where} AND {PENDING}"
         )
 
     def proved_new(self) -> set[int]:
-        """The pending rows no candidate of which the engine could return (read only)."""
-        screened = set(
-            self.session.scalars(
-                text(f"SELECT line FROM census_rows WHERE {self.where} AND {PENDING}"),
-                self.values,
-            )
-        )
+        """The pending rows no candidate of which the engine could return (reads only: its
+        working tables are temporary, dropped when the transaction ends)."""
+        self._lay_out()
+        screened = set(self.session.scalars(text("SELECT line FROM rows")))
         with self._planner(_HASHED):
             reaching = self._holders_reaching()
         reaching |= self._others_reaching()
         return screened - reaching
+
+    def _lay_out(self) -> None:
+        """The chunk's pending rows (``rows``) and each row twice with its Soundex codes
+        either way round and its birth date's parts (``sounds``), as temporary tables whose
+        join columns are analysed: with their statistics the planner hashes them, not the
+        register."""
+        parts = ", ".join(f"date_part('{part}', date_of_birth) AS {part}" for part in _PARTS)
+        kept = "line, given_key, family_key, date_of_birth, digits, swapped, gender, postcode_key"
+        for name, select, joined in [
+            ("rows", self.pending_rows, "line, given_key, family_key, postcode_key"),
+            (
+                "sounds",
+                f"SELECT {kept}, first, second, {parts} FROM (SELECT *, family_sound AS first, "
+                "given_sound AS second FROM rows UNION ALL SELECT *, given_sound, family_sound "
+                "FROM rows) AS both_ways",
+                f"first, second, {', '.join(_PARTS)}",
+            ),
+        ]:
+            self.session.execute(
+                text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select}"), self.values
+            )
+            self.session.execute(text(f"ANALYZE {name} ({joined})"))
 
     @contextmanager
     def _planner(self, settings: tuple[tuple[str, str], ...]) -> Iterator[None]:
@@ -142,32 +181,38 @@ class Screen:
             ]
         else:
             common = [""]
+        common = [f"{more} {'AND' if more else 'WHERE'} {_READ_BY_ENGINE}" for more in common]
         held = " UNION ALL ".join(
-            "SELECT r.line, p.live, p.read, l.date_of_birth AS born, l.gender AS sex, "
+            "SELECT r.line, p.live, p.read, l.date_of_birth AS born, l.digits, l.gender AS sex, "
             "l.postcode_key AS postcode FROM rows r JOIN pairs p ON p.given_key = r.given_key "
             f"AND p.family_key = r.family_key AND {which} {joined} {more}"
             for which, more in [("NOT p.common", ""), *(("p.common", more) for more in common)]
         )
         score = (
             f"{b.exact_names!r}::float8 + {b.pair('l.live', 'l.read')} "
-            f"+ {b.dob('r.digits', yyyymmdd('l.born'))} "
+            f"+ {b.dob('r.digits', 'l.digits')} "
             f"+ {b.postcode('r.postcode_key', 'l.postcode')} + {b.gender('r.gender', 'l.sex')}"
         )
         exact = "(r.date_of_birth = l.born AND r.postcode_key = l.postcode)"
         return set(
             self.session.scalars(
                 text(
-                    f"WITH {self.rows}, holders AS MATERIALIZED (SELECT l.given_key, "
+                    f"WITH holders AS MATERIALIZED (SELECT l.given_key, "
                     "l.family_key, l.date_of_birth, l.gender, l.postcode_key, "
-                    f"{_LIVE} AS alive FROM learners l "
+                    f"{yyyymmdd('l.date_of_birth')} AS digits, {_LIVE} AS alive FROM learners l "
                     "JOIN (SELECT DISTINCT given_key, family_key FROM rows) k "
                     "ON l.given_key = k.given_key AND l.family_key = k.family_key "
                     "WHERE l.id <= :high_id), "
-                    "pairs AS MATERIALIZED (SELECT given_key, family_key, "
+                    # (the birth dates hashed per pair, then sorted per common pair: sorting
+                    # the holders by pair costs more)
+                    "pairs AS MATERIALIZED (SELECT given_key, family_key, live, read, common, "
+                    "CASE WHEN born IS NOT NULL THEN ARRAY(SELECT unnest(born) ORDER BY 1) END "
+                    "AS born FROM (SELECT given_key, family_key, "
                     "COUNT(*) FILTER (WHERE alive) AS live, COUNT(*) AS read, "
                     f"COUNT(*) FILTER (WHERE alive) >= {PAIR_LIMIT} "
-                    "AND COUNT(*) FILTER (WHERE alive) = COUNT(*) AS common "
-                    "FROM holders GROUP BY 1, 2), "
+                    "AND COUNT(*) FILTER (WHERE alive) = COUNT(*) AS common, "
+                    f"CASE WHEN COUNT(*) >= {PAIR_LIMIT} THEN array_agg(date_of_birth) END AS born "
+                    "FROM holders GROUP BY 1, 2) AS counted), "
                     f"held AS ({held}) "
                     "SELECT DISTINCT l.line FROM held l JOIN rows r USING (line) "
                     f"WHERE {exact} OR {score} >= :threshold"
@@ -214,14 +259,12 @@ class Screen:
             # or day is the searched one's (a join each)
             *(
                 (
-                    "(SELECT *, family_sound AS first, given_sound AS second FROM rows UNION ALL "
-                    "SELECT *, given_sound, family_sound FROM rows)",
+                    "sounds",
                     "JOIN learners l ON l.family_sound = r.first AND l.given_sound = r.second "
-                    f"AND date_part('{part}', l.date_of_birth) "
-                    f"= date_part('{part}', r.date_of_birth)",
+                    f"AND date_part('{part}', l.date_of_birth) = r.{part}",
                     wide,
                 )
-                for part in ("year", "month", "day")
+                for part in _PARTS
             ),
             # the same known postcode with a Soundex code or a wide birth date
             (
@@ -240,20 +283,23 @@ class Screen:
         """Rows a candidate of ``blocks`` (not holding the pair) of which the engine could
         return, once its fields' bound leaves room for its names."""
         columns = ", ".join(f"l.{name}" for name in CANDIDATE_COLUMNS)
+        names = self.bounds.names_apart
+        reaching_bound = (
+            f"({self._could_be_exact()} "
+            f"OR {self._fields('d.digits')} + {names!r}::float8 >= :threshold)"
+        )
         found = " UNION ".join(
             f"SELECT r.line, {columns}, d.digits FROM {source} r {joins} {_DIGITS} "
-            f"WHERE l.id <= :high_id AND {_LIVE} AND NOT ({_HOLDS}) AND {condition}"
+            f"WHERE l.id <= :high_id AND {_LIVE} AND NOT ({_HOLDS}) AND {condition} "
+            f"AND {reaching_bound}"
             for source, joins, condition in blocks
         )
-        names = self.bounds.names_apart
         result = self.session.execute(
             text(
-                f"WITH {self.rows}, found AS ({found}) "
+                f"WITH found AS ({found}) "
                 "SELECT r.given_name AS searched_given, r.family_name AS searched_family, "
                 "r.date_of_birth AS searched_born, r.gender AS searched_gender, "
                 "r.postcode AS searched_postcode, l.* FROM found l JOIN rows r USING (line) "
-                f"WHERE {self._could_be_exact()} "
-                f"OR {self._fields('l.digits')} + {names!r}::float8 >= :threshold "
                 "ORDER BY l.line"
             ).columns(searched_born=Date, date_of_birth=Date),
             self.values,
@@ -287,16 +333,22 @@ _LINKED = (
 
 
 class ScreensAhead:
-    """The settling's chunks screened in order, one ahead of it, on a thread and a database
-    connection of their own: while the settling runs a chunk's statements and the engine's
-    Python, PostgreSQL screens the next chunk on another core.
+    """The settling's chunks screened in order, ahead of it, on a thread and a database
+    connection of their own: while the file is still being staged, and then while the
+    settling runs a chunk's statements and the engine's Python, PostgreSQL screens the next
+    chunks on another core.
 
     A row's screening depends only on the row and on the register as it stood when the run
     began (learners up to ``high_id``), never on how other rows were settled, so screening
-    ahead proves what screening in the chunk's own transaction would. Each chunk is screened
-    in one snapshot (``REPEATABLE READ``); rows whose UPN is linked already are left out (the
-    settling links them first), and the settling marks ``new`` only rows proved new here that
-    are still pending: a row not screened goes to the engine."""
+    ahead proves what screening in the chunk's own transaction would. A chunk is screened
+    once its rows are staged (``census_runs.staged_lines``), in one snapshot (``REPEATABLE
+    READ``); rows whose UPN is linked already are left out (the settling links them first).
+    Rows that preparing rejects or makes followers may be screened too: the settling marks
+    ``new`` only rows proved new here that are still pending, and a row not screened goes to
+    the engine."""
+
+    #: How often to look whether a chunk's rows are staged.
+    POLL_SECONDS = 0.2
 
     def __init__(
         self,
@@ -305,11 +357,13 @@ class ScreensAhead:
         values: dict[str, object],
         chunks: list[tuple[int, int]],
     ) -> None:
+        #: Two chunks' lines at most wait for the settling (each a set of line numbers).
         self._queue: queue.Queue[tuple[tuple[int, int], set[int] | BaseException]] = queue.Queue(
-            maxsize=1
+            maxsize=2
         )
         self._stop = threading.Event()
-        self._db, self._matcher, self._values, self._chunks = db, matcher, values, chunks
+        self.chunks = chunks
+        self._db, self._matcher, self._values = db, matcher, values
         self._thread = threading.Thread(target=self._run, name="census-screen", daemon=True)
         self._thread.start()
 
@@ -327,12 +381,26 @@ class ScreensAhead:
         self._stop.set()
         self._thread.join()
 
+    def _staged(self, high: int) -> bool:
+        """Wait until the rows up to line ``high`` are staged, or all are; False if stopped
+        first. (Line 1 is the header: line ``n`` is the ``n - 1``-th record.)"""
+        while not self._stop.is_set():
+            with self._db.transaction() as session:
+                staged, total = session.execute(
+                    text("SELECT staged_lines, total_lines FROM census_runs WHERE id = :r"),
+                    self._values,
+                ).one()
+            if total is not None or staged >= high - 1:
+                return True
+            self._stop.wait(self.POLL_SECONDS)
+        return False
+
     def _run(self) -> None:
         where = f"{CHUNK_ROWS} AND NOT {_LINKED}"
         chunk = (0, 0)
         try:
-            for chunk in self._chunks:
-                if self._stop.is_set():
+            for chunk in self.chunks:
+                if not self._staged(chunk[1]):
                     return
                 with self._db.transaction() as session:
                     session.connection(execution_options={"isolation_level": "REPEATABLE READ"})

@@ -4,11 +4,12 @@ A bulk load (the census) searches a million rows at once. Most have candidates, 
 all of those candidates are far below the threshold: learners who share the name pair, or a
 Soundex code, but not the birth date or the district. ``ScoreBounds`` writes, for a searched
 row and a candidate joined to it in SQL, an expression that is *at least* the weight the
-engine's comparison (``comparison.py``) gives a field, never less. The bounds are coarser
-than the levels where a level is costly in SQL (one wrong digit and two transposed weigh the
-same here: the most either can); ``tests/test_matching_bounds.py`` holds each bound to the
-engine's level over a sample of pairs. Dates are compared as YYYYMMDD integers
-(``yyyymmdd``), computed once per row rather than once per comparison.
+engine's comparison (``comparison.py``) gives a field, never less. The birth date and
+gender are the engine's own levels; the postcode is coarser where a level is costly in SQL
+(a sector and a district weigh the same here, the most either can).
+``tests/test_matching_bounds.py`` holds each bound to the engine's level over a sample of
+pairs. Dates are compared as YYYYMMDD integers (``yyyymmdd``), computed once per row rather
+than once per comparison: the birth date's level names each date many times.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ def yyyymmdd(date: str) -> str:
     )
 
 
+def _digit(date: str, place: int) -> str:
+    """The digit ``place`` places from the right of the YYYYMMDD integer ``date``."""
+    return f"({date} / {10**place} % 10)"
+
+
 def wrong_digits(searched: str, stored: str) -> str:
     """How many of the eight digits of two YYYYMMDD integers differ."""
-    terms = (
-        f"(({searched} / {10**place}) % 10 <> ({stored} / {10**place}) % 10)::int"
-        for place in range(8)
-    )
+    terms = (f"({_digit(searched, place)} <> {_digit(stored, place)})::int" for place in range(8))
     return "(" + " + ".join(terms) + ")"
 
 
@@ -65,18 +68,30 @@ class ScoreBounds:
         return f"{self.most(field, *levels)!r}::float8"
 
     def dob(self, searched: str, stored: str) -> str:
-        """At least the birth date's weight (``comparison.dob_level``), from both dates as
-        YYYYMMDD integers."""
+        """The birth date's weight (``comparison.dob_level``), exactly, from both dates as
+        YYYYMMDD integers (each named once per pair: pass columns, not expressions)."""
         a, b = searched, stored
         same_year = f"{a} / 10000 = {b} / 10000"
         swapped = f"{same_year} AND {a} / 100 % 100 = {b} % 100 AND {a} % 100 = {b} / 100 % 100"
+        # two adjacent digits wrong, the left one of ``a`` being the right one of ``b``
+        transposed = " OR ".join(
+            f"({_digit(a, place + 1)} = {_digit(b, place)} "
+            f"AND {_digit(a, place + 1)} <> {_digit(b, place + 1)} "
+            f"AND {_digit(a, place)} <> {_digit(b, place)})"
+            for place in range(7)
+        )
+        partial = (
+            f"CASE WHEN {a} / 100 = {b} / 100 THEN {self._literal('dob', 'year_month')} "
+            f"WHEN {a} % 10000 = {b} % 10000 THEN {self._literal('dob', 'month_day')} "
+            f"WHEN {same_year} THEN {self._literal('dob', 'year')} "
+            f"ELSE {self._literal('dob', 'different')} END"
+        )
         return (
             f"CASE WHEN {a} = {b} THEN {self._literal('dob', 'exact')} "
             f"WHEN {swapped} THEN {self._literal('dob', 'swapped_dm')} "
-            f"WHEN {wrong_digits(a, b)} <= 2 THEN {self._literal('dob', *_NEAR_DOB)} "
-            f"WHEN {a} % 10000 = {b} % 10000 THEN {self._literal('dob', 'month_day')} "
-            f"WHEN {same_year} THEN {self._literal('dob', 'year_month', 'year')} "
-            f"ELSE {self._literal('dob', 'different')} END"
+            f"ELSE CASE {wrong_digits(a, b)} WHEN 1 THEN {self._literal('dob', 'one_digit')} "
+            f"WHEN 2 THEN CASE WHEN {transposed} THEN {self._literal('dob', 'transposed')} "
+            f"ELSE {partial} END ELSE {partial} END END"
         )
 
     def postcode(self, searched: str, stored: str) -> str:
