@@ -222,6 +222,21 @@ def test_bad_rows_go_to_the_reject_file_with_line_and_reason(cdb, census_url, tm
     assert bad_letter not in links(cdb) and good in links(cdb)
 
 
+def test_a_quoted_line_break_leaves_fewer_records_than_lines(cdb, tmp_path):
+    """The screening lays its chunks out from the file's line count before the file is read
+    (PostgreSQL, a register holding learners): a quoted field holding a line break makes the
+    records fewer, and the chunks settled are screened again, not mismatched."""
+    loader.load(cdb, write_census(tmp_path / "one.csv", [row(upn(813, 0), "Ives", "Ana",
+                                                              "2013-05-06")]), YEAR)  # fmt: skip
+    rows = [row(upn(813, n), "Ives", f"Ana{'bcdefghijklm'[n]}", "2013-05-06") for n in range(1, 12)]
+    rows[4][3] = "Ann\nMarie"  # MiddleNames
+    path = write_census(tmp_path / "broken.csv", rows)
+    assert path.read_text().count("\n") == len(rows) + 2
+    summary = loader.load(cdb, path, YEAR, chunk=4)
+    assert summary.rows == len(rows)
+    assert summary.new + summary.possible == len(rows)
+
+
 def test_a_file_that_is_not_utf8_is_refused_with_its_line(cdb, census_url, tmp_path):
     first = row(upn(803, 1), "Brightwater", "Ava", "2014-01-02")
     path = write_census(tmp_path / "latin1.csv", [first])

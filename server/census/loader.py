@@ -836,12 +836,11 @@ class _Chunk:
         )
 
     def _register_set_based(self, rows: str) -> None:
-        """PostgreSQL: a learner for every row matching ``rows`` (pending and known to be new)
-        with a ULN no learner holds, then the row marked ``new`` with its learner, in one
-        statement (pending rows of an empty register; rows marked ``new`` already take their
-        learner by a second, indexed statement); if that trips over a learner registered by
-        another route meanwhile, the rows are marked and registered as on SQLite
-        (``_register_new``)."""
+        """PostgreSQL: a learner for every row matching ``rows`` (pending rows of an empty
+        register, or rows marked ``new`` already) with a ULN no learner holds, and the row
+        marked ``new`` with its learner, in one statement; if that trips over a learner
+        registered by another route meanwhile, the rows are marked and registered as on
+        SQLite (``_register_new``)."""
         self._fresh_ulns_sql(rows)
         constants = pupils.CONSTANT_COLUMNS
         columns = [*_FROM_STAGE, *constants, "version", "duplicate_count", "created_at"]
