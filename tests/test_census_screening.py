@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import delete, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from miap.server.census.screening import ScreensAhead
+from miap.server.census.screening import Screened, ScreensAhead
 from miap.server.matching.engine import ScoringMatcher
 from miap.storage.engine import Database
 from miap.storage.models import CensusRun
@@ -55,9 +55,9 @@ def test_chunks_are_handed_over_in_order(db, run_id):
     _staged(db, run_id, staged_lines=20, total_lines=20)
     screens = ScreensAhead(db, ScoringMatcher(), {"r": run_id, "high_id": 0}, [(1, 11), (11, 21)])
     try:
-        assert screens.proved_new(1, 11) == set()  # the run has no rows: none screened
+        assert screens.screened(1, 11).new == set()  # the run has no rows: none screened
         with pytest.raises(RuntimeError, match=r"screened lines \(11, 21\), settling \(11, 31\)"):
-            screens.proved_new(11, 31)
+            screens.screened(11, 31)
     finally:
         screens.close()
 
@@ -65,8 +65,8 @@ def test_chunks_are_handed_over_in_order(db, run_id):
 @ONLY_POSTGRES
 def test_a_chunk_is_screened_once_its_rows_are_staged(db, run_id):
     screens = ScreensAhead(db, ScoringMatcher(), {"r": run_id, "high_id": 0}, [(1, 11), (11, 21)])
-    handed: list[set[int]] = []
-    settling = threading.Thread(target=lambda: handed.append(screens.proved_new(1, 11)))
+    handed: list[Screened] = []
+    settling = threading.Thread(target=lambda: handed.append(screens.screened(1, 11)))
     try:
         _staged(db, run_id, staged_lines=9)  # lines 2 to 10: line 11 is not staged yet
         settling.start()
@@ -74,10 +74,10 @@ def test_a_chunk_is_screened_once_its_rows_are_staged(db, run_id):
         assert settling.is_alive() and handed == []
         _staged(db, run_id, staged_lines=10)
         settling.join(30)
-        assert handed == [set()]
+        assert handed == [Screened(set())]
         # the last chunk waits only for the staging to end, whatever the count
         _staged(db, run_id, total_lines=12)
-        assert screens.proved_new(11, 21) == set()
+        assert screens.screened(11, 21) == Screened(set())
     finally:
         screens.close()
         settling.join(30)
@@ -90,6 +90,6 @@ def test_a_failed_screening_is_raised_in_the_settling(db, run_id):
     screens = ScreensAhead(db, ScoringMatcher(), {"r": run_id}, [(1, 11), (11, 21)])
     try:
         with pytest.raises(SQLAlchemyError, match="high_id"):
-            screens.proved_new(1, 11)
+            screens.screened(1, 11)
     finally:
         screens.close()

@@ -55,8 +55,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from miap.server.census import pupils
-from miap.server.census.screening import CHUNK_ROWS, PENDING, ScreensAhead
-from miap.server.matching.engine import EXACT, MANY_PROBES, NO_MATCH, Demographics, ScoringMatcher
+from miap.server.census.screening import (
+    CHUNK_ROWS,
+    PENDING,
+    SEARCHED,
+    Screened,
+    ScreensAhead,
+    engine_answers,
+)
+from miap.server.matching.engine import ScoringMatcher
 from miap.server.matching.normalise import UNKNOWN_POSTCODE
 from miap.server.progress import ProgressFactory, silent
 from miap.server.register import audit
@@ -538,14 +545,14 @@ class CensusLoad:
         bar = self.progress("settle", last - 1, done - 1)
         try:
             for low, high in chunks:
-                proved_new = None if screens is None else screens.proved_new(low, high)
+                screened = None if screens is None else screens.screened(low, high)
                 with self.db.transaction() as session:
                     marked = session.scalar(
                         select(CensusRun.settled_line).where(CensusRun.id == run.id)
                     )
                     if marked != low:
                         raise CensusError("another load of this file is running")
-                    _Chunk(self, session, run, low, high, register_empty, proved_new).settle()
+                    _Chunk(self, session, run, low, high, register_empty, screened).settle()
                 bar.update(high - low)
                 run.settled_line = high
         finally:
@@ -642,15 +649,15 @@ class _Chunk:
         low: int,
         high: int,
         register_empty: bool,
-        proved_new: set[int] | None = None,
+        screened: Screened | None = None,
     ) -> None:
         self.load = load
         self.session = session
         self.run = run
         self.values = {"r": run.id, "lo": low, "hi": high, "high_id": run.register_high_id or 0}
         self.register_empty = register_empty
-        #: PostgreSQL: the lines ``screening.ScreensAhead`` proved new.
-        self.proved_new = proved_new
+        #: PostgreSQL: what ``screening.ScreensAhead`` found (lines proved new, answers).
+        self.screened = screened
         self.where = CHUNK_ROWS
 
     def execute(self, sql: str, **extra: object):  # noqa: ANN201
@@ -749,44 +756,30 @@ class _Chunk:
         the engine answers every row)."""
         if self.register_empty:
             self.execute(f"UPDATE census_rows SET outcome = 'new' WHERE {self.where} AND {PENDING}")
-        elif self.proved_new:
+        elif self.screened is not None and self.screened.new:
             self.execute(
                 f"UPDATE census_rows SET outcome = 'new' WHERE {self.where} AND {PENDING} "
                 "AND census_rows.line = ANY(CAST(:proved AS integer[]))",
-                proved=sorted(self.proved_new),
+                proved=sorted(self.screened.new),
             )
 
     def _match_the_rest(self) -> None:
-        """The engine, in Python, for rows with a candidate and no exact answer yet."""
+        """The engine, in Python, for rows with a candidate and no exact answer yet (those
+        ``ScreensAhead`` answered already take its answer)."""
         rows = self.session.execute(
             text(
-                "SELECT line, given_name, family_name, date_of_birth, gender, postcode "
-                f"FROM census_rows WHERE {self.where} AND outcome IS NULL "
+                f"SELECT {SEARCHED} FROM census_rows WHERE {self.where} AND outcome IS NULL "
                 "AND leader_line IS NULL ORDER BY line"
             ).columns(date_of_birth=Date),
             self.values,
         ).all()
-        if not rows:
-            return
-        matcher, high_id = self.load.matcher, self.values["high_id"]
-        updates = []
-        for start in range(0, len(rows), MANY_PROBES):
-            part = rows[start : start + MANY_PROBES]
-            probes = [Demographics.of(row) for row in part]
-            searched = matcher.scored_many(self.session, probes, high_id, decisive=True)
-            for row, scored in zip(part, searched, strict=True):
-                code, chosen = matcher.decide(scored)
-                if code == EXACT:
-                    updates.append(("matched", chosen[0].id, None, row.line))
-                elif code == NO_MATCH:
-                    updates.append(("new", None, None, row.line))
-                elif chosen:
-                    ulns = ", ".join(item.uln for item in chosen)
-                    reason = f"possible match: ULN {ulns}"[:255]
-                    updates.append(("possible", None, reason, row.line))
-                else:
-                    updates.append(("possible", None, "too many possible matches", row.line))
-        self._record(updates)
+        answered = {} if self.screened is None else self.screened.answers
+        left = [row for row in rows if row.line not in answered]
+        answers = {
+            **answered,
+            **engine_answers(self.session, self.load.matcher, left, self.values["high_id"]),
+        }
+        self._record([(*answers[row.line], row.line) for row in rows])
 
     def _record(self, updates: list[tuple[str, int | None, str | None, int]]) -> None:
         """Each ``(outcome, learner id, reason, line)``: on PostgreSQL in one ``UPDATE …

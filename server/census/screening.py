@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-from sqlalchemy import Date, text
+from sqlalchemy import Date, Row, text
 from sqlalchemy.orm import Session
 
 from miap.server.matching.bounds import (
@@ -45,6 +46,9 @@ from miap.server.matching.bounds import (
 )
 from miap.server.matching.engine import (
     CANDIDATE_COLUMNS,
+    EXACT,
+    MANY_PROBES,
+    NO_MATCH,
     PAIR_LIMIT,
     Demographics,
     ScoringMatcher,
@@ -87,6 +91,46 @@ _NO_JIT = ("jit", "off")
 _HASHED = (_MEMORY, _NO_JIT, ("enable_mergejoin", "off"), ("enable_nestloop", "off"))
 #: The other candidates' blocks lay a row's keys out beside it (LATERAL: nested loops).
 _LAID_OUT = (_MEMORY, _NO_JIT, ("enable_mergejoin", "off"))
+
+
+#: A row's outcome, learner (an exact match's) and reason (a possible match's ULNs).
+Answer = tuple[str, int | None, str | None]
+#: The columns of a row the engine searches (``Demographics.of``), in ``SEARCHED``'s order.
+SEARCHED = "line, given_name, family_name, date_of_birth, gender, postcode"
+
+
+def engine_answers(
+    session: Session, matcher: ScoringMatcher, rows: Sequence[Row], high_id: int
+) -> dict[int, Answer]:
+    """The engine's answer for each row (``SEARCHED``, line first) against the register up
+    to learner ``high_id``: ``matched`` with its learner, ``new``, or ``possible`` with the
+    candidates' ULNs (too many: said so)."""
+    answers: dict[int, Answer] = {}
+    for start in range(0, len(rows), MANY_PROBES):
+        part = rows[start : start + MANY_PROBES]
+        probes = [Demographics.of(row) for row in part]
+        searched = matcher.scored_many(session, probes, high_id, decisive=True)
+        for row, scored in zip(part, searched, strict=True):
+            code, chosen = matcher.decide(scored)
+            if code == EXACT:
+                answers[row.line] = ("matched", chosen[0].id, None)
+            elif code == NO_MATCH:
+                answers[row.line] = ("new", None, None)
+            elif chosen:
+                ulns = ", ".join(item.uln for item in chosen)
+                answers[row.line] = ("possible", None, f"possible match: ULN {ulns}"[:255])
+            else:
+                answers[row.line] = ("possible", None, "too many possible matches")
+    return answers
+
+
+@dataclass
+class Screened:
+    """What screening a chunk found: the lines proved new, and the engine's answers for
+    some of the others (``ScreensAhead.ANSWERED``)."""
+
+    new: set[int]
+    answers: dict[int, Answer] = field(default_factory=dict)
 
 
 class Screen:
@@ -349,6 +393,10 @@ class ScreensAhead:
 
     #: How often to look whether a chunk's rows are staged.
     POLL_SECONDS = 0.2
+    #: The share of a chunk's rows not proved new that are searched here, by the engine, in
+    #: the screening's snapshot: the settling searches the rest. The two lanes then carry
+    #: about the same work (screening here; inserting, linking and auditing there).
+    ANSWERED = 0.3
 
     def __init__(
         self,
@@ -358,7 +406,7 @@ class ScreensAhead:
         chunks: list[tuple[int, int]],
     ) -> None:
         #: Two chunks' lines at most wait for the settling (each a set of line numbers).
-        self._queue: queue.Queue[tuple[tuple[int, int], set[int] | BaseException]] = queue.Queue(
+        self._queue: queue.Queue[tuple[tuple[int, int], Screened | BaseException]] = queue.Queue(
             maxsize=2
         )
         self._stop = threading.Event()
@@ -367,8 +415,8 @@ class ScreensAhead:
         self._thread = threading.Thread(target=self._run, name="census-screen", daemon=True)
         self._thread.start()
 
-    def proved_new(self, low: int, high: int) -> set[int]:
-        """The lines of chunk ``(low, high]`` proved new (waits for its screening)."""
+    def screened(self, low: int, high: int) -> Screened:
+        """What screening chunk ``(low, high]`` found (waits for it)."""
         chunk, found = self._queue.get()
         if isinstance(found, BaseException):
             raise found
@@ -405,14 +453,23 @@ class ScreensAhead:
                 with self._db.transaction() as session:
                     session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
                     bounds = {**self._values, "lo": chunk[0], "hi": chunk[1]}
-                    found: set[int] | BaseException = Screen(
-                        session, where, bounds, self._matcher
-                    ).proved_new()
+                    found = self._screen(session, Screen(session, where, bounds, self._matcher))
                 self._put(chunk, found)
         except BaseException as error:  # noqa: BLE001 - raised in the settling's thread
             self._put(chunk, error)
 
-    def _put(self, chunk: tuple[int, int], found: set[int] | BaseException) -> None:
+    def _screen(self, session: Session, screen: Screen) -> Screened:
+        """The chunk's rows proved new, and the engine's answers for the first ``ANSWERED``
+        of the others (in line order)."""
+        new = screen.proved_new()
+        rows = session.execute(
+            text(f"SELECT {SEARCHED} FROM rows ORDER BY line").columns(date_of_birth=Date)
+        ).all()
+        left = [row for row in rows if row.line not in new]
+        share = left[: int(len(left) * self.ANSWERED)]
+        return Screened(new, engine_answers(session, self._matcher, share, self._values["high_id"]))
+
+    def _put(self, chunk: tuple[int, int], found: Screened | BaseException) -> None:
         while not self._stop.is_set():
             try:
                 self._queue.put((chunk, found), timeout=0.5)
