@@ -19,7 +19,8 @@ and academic year) carries on from the marks.
    the engine's exact match and *matched* (one join); a row no candidate of which the
    engine could return is *new* (on PostgreSQL proved set-based by ``screening.Screen``; on
    SQLite when the register was empty); only the rest go through the matching engine in
-   Python (``ScoringMatcher.scored_many`` / ``decide``): exact → matched, none → new,
+   Python (``ScoringMatcher.scored_many`` / ``decide``; on PostgreSQL a share of them on the
+   screening's thread, ``screening.ScreensAhead``): exact → matched, none → new,
    possible or too many → *possible* (not registered, reported). New rows become learners in one
    ``INSERT … SELECT``; every UPN with a learner is upserted into ``census_pupils``; every
    ULN issued is audited (rows as ``audit.record`` writes them, by one ``INSERT … SELECT``)
