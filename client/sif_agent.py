@@ -26,6 +26,16 @@ from lxml import etree
 
 NS = "http://www.sifinfo.org/uk/infrastructure/2.x"
 CONTENT_TYPE = 'application/xml;charset="utf-8"'
+#: SIF_Provision's lists in the schema's order (``SIF_<name>Objects``).
+PROVISION_LISTS = (
+    "Provide",
+    "Subscribe",
+    "PublishAdd",
+    "PublishChange",
+    "PublishDelete",
+    "Request",
+    "Respond",
+)
 #: The CSV columns a pupil row has (a school census extract has them all, and more).
 CSV_COLUMNS = ("UPN", "Surname", "Forename", "DOB", "Gender", "Postcode")
 
@@ -194,6 +204,21 @@ class SifAgent:
         root, body = self.message(kind)
         for name in names:
             etree.SubElement(body, q("SIF_Object"), ObjectName=name)
+        return self.send(root)
+
+    def provision(self, **lists: Sequence[str]) -> Reply:
+        """SIF_Provision (SIF 2.x): the agent's whole provision in one message, each list by
+        its element's name without ``SIF_`` and ``Objects`` (``Provide``, ``Subscribe``,
+        ``PublishAdd``, ``PublishChange``, ``PublishDelete``, ``Request``, ``Respond``);
+        lists not given are sent empty."""
+        unknown = set(lists) - set(PROVISION_LISTS)
+        if unknown:
+            raise ValueError(f"no SIF_Provision list {', '.join(sorted(unknown))}")
+        root, body = self.message("SIF_Provision")
+        for name in PROVISION_LISTS:
+            listing = etree.SubElement(body, q(f"SIF_{name}Objects"))
+            for object_name in lists.get(name, ()):
+                etree.SubElement(listing, q("SIF_Object"), ObjectName=object_name)
         return self.send(root)
 
     def event(

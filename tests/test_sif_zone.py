@@ -20,6 +20,7 @@ from miap.client.sif_agent import guid, uln_events
 from miap.server.register.identifiers import is_valid_uln
 from miap.storage.models import AuditEntry
 from miap.storage.sif import SifAgent as SifAgentRow
+from miap.storage.sif import SifProvision, SifSubscription
 from tests.support import run_miap
 from tests.support_sif import (
     CheckedListener,
@@ -419,6 +420,58 @@ def test_each_refusal_has_its_category_and_code(zone):
     [packet] = responses(agent, request_id)
     assert text(packet, "SIF_Response/SIF_Error/SIF_Category") == "8"
     assert text(packet, "SIF_Response/SIF_Error/SIF_Code") == "9"
+
+
+def test_a_provision_sets_what_the_agent_provides_and_subscribes_to(zone, db):
+    agent = registered(zone, subscribe=False)
+    other = registered(zone, subscribe=False)
+    zone.permit(agent, "TeachingGroup", "provide", "respond")
+    zone.permit(agent, "Timetable", "provide", "subscribe")
+    zone.permit(other, "Timetable", "provide")
+    assert other.objects("SIF_Provide", "Timetable").error is None
+
+    def held() -> tuple[list[str], list[str]]:
+        """What the agent provides and what it subscribes to, as stored."""
+        with db.reading() as session:
+            agent_id = session.scalar(
+                select(SifAgentRow.id).where(SifAgentRow.source_id == agent.source_id)
+            )
+            return tuple(
+                sorted(session.scalars(select(model.object_name).where(model.agent_id == agent_id)))
+                for model in (SifProvision, SifSubscription)
+            )
+
+    # each list's right, and a provided object nobody else provides; or nothing changes
+    refused = [
+        ({"Provide": ["TeachingGroup"], "Subscribe": ["SchoolInfo"]}, (4, 4)),
+        ({"Provide": ["SchoolInfo"]}, (4, 3)),
+        ({"PublishAdd": ["TeachingGroup"]}, (4, 10)),
+        ({"PublishChange": ["TeachingGroup"]}, (4, 11)),
+        ({"PublishDelete": ["LearnerPersonal"]}, (4, 12)),
+        ({"Request": ["Timetable"]}, (4, 5)),
+        ({"Respond": ["Timetable"]}, (4, 6)),
+        ({"Provide": ["TeachingGroup", "Timetable"]}, (6, 2)),
+    ]
+    for lists, wanted in refused:
+        assert error_of(agent.provision(**lists)) == wanted, lists
+    assert held() == ([], [])
+    reply = agent.provision(
+        Provide=["TeachingGroup"], Subscribe=["LearnerPersonal", "Timetable"],
+        PublishAdd=["LearnerPersonal"], Request=["LearnerPersonal"], Respond=["TeachingGroup"],
+    )  # fmt: skip
+    assert reply.error is None and reply.status == 0
+    assert held() == (["TeachingGroup"], ["LearnerPersonal", "Timetable"])
+    # the next provision replaces it whole: left out is unprovided and unsubscribed
+    assert agent.provision(Subscribe=["LearnerPersonal"]).error is None
+    assert held() == ([], ["LearnerPersonal"])
+    # and a provided object is one the zone routes requests for
+    assert agent.provision(Provide=["TeachingGroup"]).error is None
+    consumer = registered(zone, subscribe=False)
+    zone.permit(consumer, "TeachingGroup", "request")
+    request_id = guid()
+    assert consumer.request("TeachingGroup", msg_id=request_id).error is None
+    [request] = agent.pull_until(bool)
+    assert text(request, "SIF_Request/SIF_Header/SIF_MsgId") == request_id
 
 
 def test_unregister_ends_registration(zone):

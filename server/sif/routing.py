@@ -217,6 +217,13 @@ def on_unregister(ctx: Context) -> etree._Element:
 
 def on_provide(ctx: Context) -> etree._Element:
     names = _objects(ctx.message.body)
+    _may_provide(ctx, names)
+    _provide(ctx, names)
+    return ctx.ack()
+
+
+def _may_provide(ctx: Context, names: list[str]) -> None:
+    """Refuse unless the agent holds the right and nobody else provides any of ``names``."""
     for name in names:
         if not may(ctx.session, ctx.agent, name, "provide"):
             raise SifRefusal(Problem.NO_PERMISSION_PROVIDE, f"may not provide {name}")
@@ -225,13 +232,15 @@ def on_provide(ctx: Context) -> etree._Element:
         held = ctx.session.get(SifProvision, (ctx.zone.id, name))
         if held is not None and held.agent_id != ctx.agent.id:
             raise SifRefusal(Problem.ALREADY_PROVIDED, f"{name} already has a provider")
+
+
+def _provide(ctx: Context, names: list[str]) -> None:
     for name in names:
         if ctx.session.get(SifProvision, (ctx.zone.id, name)) is None:
             ctx.session.add(
                 SifProvision(zone_id=ctx.zone.id, object_name=name, agent_id=ctx.agent.id)
             )
             ctx.session.flush()
-    return ctx.ack()
 
 
 def on_unprovide(ctx: Context) -> etree._Element:
@@ -250,10 +259,53 @@ def on_subscribe(ctx: Context) -> etree._Element:
     for name in names:
         if not may(ctx.session, ctx.agent, name, "subscribe"):
             raise SifRefusal(Problem.NO_PERMISSION_SUBSCRIBE, f"may not subscribe to {name}")
+    _subscribe(ctx, names)
+    return ctx.ack()
+
+
+def _subscribe(ctx: Context, names: list[str]) -> None:
     for name in dict.fromkeys(names):
         if ctx.session.get(SifSubscription, (ctx.agent.id, name)) is None:
             ctx.session.add(SifSubscription(agent_id=ctx.agent.id, object_name=name))
             ctx.session.flush()
+
+
+#: SIF_Provision's lists in the schema's order: the right each object needs, and the
+#: refusal without it (as for the single messages: SIF_Provide, SIF_Subscribe, SIF_Event…).
+_PROVISION_LISTS = (
+    ("SIF_ProvideObjects", "provide", Problem.NO_PERMISSION_PROVIDE),
+    ("SIF_SubscribeObjects", "subscribe", Problem.NO_PERMISSION_SUBSCRIBE),
+    ("SIF_PublishAddObjects", "add", Problem.NO_PERMISSION_ADD),
+    ("SIF_PublishChangeObjects", "change", Problem.NO_PERMISSION_CHANGE),
+    ("SIF_PublishDeleteObjects", "delete", Problem.NO_PERMISSION_DELETE),
+    ("SIF_RequestObjects", "request", Problem.NO_PERMISSION_REQUEST),
+    ("SIF_RespondObjects", "respond", Problem.NO_PERMISSION_RESPOND),
+)
+
+
+def on_provision(ctx: Context) -> etree._Element:
+    """SIF 2.x: the agent's whole provision in one message. Every object of every list must
+    be within the agent's rights, and what it provides free (as SIF_Provide), or nothing
+    changes; then what it provides and subscribes to becomes exactly the lists' (objects
+    left out are unprovided and unsubscribed). Publishing, requesting and responding need
+    no more than the right, which the zone checks again on each message."""
+    lists = {
+        element: _objects(ctx.message.body.find(q(element))) for element, _, _ in _PROVISION_LISTS
+    }
+    for element, right, problem in _PROVISION_LISTS:
+        for name in lists[element]:
+            if not may(ctx.session, ctx.agent, name, right):
+                raise SifRefusal(problem, f"may not {right} {name}")
+    provided, subscribed = lists["SIF_ProvideObjects"], lists["SIF_SubscribeObjects"]
+    _may_provide(ctx, provided)
+    for model, kept in ((SifProvision, provided), (SifSubscription, subscribed)):
+        ctx.session.execute(
+            delete(model)
+            .where(model.agent_id == ctx.agent.id, model.object_name.not_in(kept))
+            .execution_options(synchronize_session="fetch")
+        )
+    _provide(ctx, provided)
+    _subscribe(ctx, subscribed)
     return ctx.ack()
 
 
@@ -618,6 +670,7 @@ HANDLERS: dict[str, Callable[[Context], etree._Element]] = {
     "SIF_Unprovide": on_unprovide,
     "SIF_Subscribe": on_subscribe,
     "SIF_Unsubscribe": on_unsubscribe,
+    "SIF_Provision": on_provision,
     "SIF_Event": on_event,
     "SIF_Request": on_request,
     "SIF_Response": on_response,
