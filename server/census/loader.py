@@ -63,6 +63,7 @@ from miap.server.census.screening import (
     Screened,
     ScreensAhead,
     engine_answers,
+    planner,
 )
 from miap.server.matching.engine import ScoringMatcher
 from miap.server.matching.normalise import UNKNOWN_POSTCODE
@@ -313,13 +314,21 @@ class CensusLoad:
             if run.state == "done":
                 return self._summary(run, "already loaded", started)
             records = run.total_lines if run.total_lines is not None else max(lines - 1, 0)
+            register_empty = self._register_empty(run)
             # On PostgreSQL, against a register holding learners, the screening of the
             # chunks starts now: each as soon as its rows are staged (``ScreensAhead``).
-            screens = self._screens(run, self._settle_chunks(run, records))
+            screens = self._screens(run, register_empty, records)
             if run.state == "staging":
                 self._timed("staging", self._stage, run, records)
                 self._timed("preparing", self._prepare, run)
-            self._timed("settling", self._settle, run, screens)
+            if screens is not None and screens.chunks != self._settle_chunks(
+                run, run.total_lines or 0
+            ):
+                # the file held fewer records than lines (a quoted field with a line break):
+                # screened again in the chunks settled
+                screens.close()
+                screens = self._screens(run, register_empty, run.total_lines or 0)
+            self._timed("settling", self._settle, run, register_empty, screens)
             self._timed("finishing", self._finish, run)
             return self._summary(run, "resumed" if resumed else "loaded", started)
         finally:
@@ -525,27 +534,21 @@ class CensusLoad:
                 {"h": run.register_high_id or 0},
             )
 
-    def _screens(self, run: CensusRun, chunks: list[tuple[int, int]]) -> ScreensAhead | None:
-        """The chunks' screening ahead of their settling (PostgreSQL, a register holding
-        learners when the run began; otherwise nothing to screen)."""
-        if not self.postgres or self._register_empty(run):
+    def _screens(self, run: CensusRun, register_empty: bool, records: int) -> ScreensAhead | None:
+        """The screening of the chunks of ``records`` rows ahead of their settling
+        (PostgreSQL, a register holding learners when the run began; otherwise nothing to
+        screen)."""
+        if not self.postgres or register_empty:
             return None
         values = {"r": run.id, "high_id": run.register_high_id or 0}
-        return ScreensAhead(self.db, self.matcher, values, chunks)
+        return ScreensAhead(self.db, self.matcher, values, self._settle_chunks(run, records))
 
-    def _settle(self, run: CensusRun, screens: ScreensAhead | None) -> None:
+    def _settle(self, run: CensusRun, register_empty: bool, screens: ScreensAhead | None) -> None:
         last = (run.total_lines or 0) + 1
         done = run.settled_line
-        register_empty = self._register_empty(run)
-        chunks = self._settle_chunks(run, run.total_lines or 0)
-        if screens is not None and screens.chunks != chunks:
-            # the file held fewer records than lines (a quoted field with a line break):
-            # screened again in the chunks settled
-            screens.close()
-            screens = self._screens(run, chunks)
         bar = self.progress("settle", last - 1, done - 1)
         try:
-            for low, high in chunks:
+            for low, high in self._settle_chunks(run, run.total_lines or 0):
                 screened = None if screens is None else screens.screened(low, high)
                 with self.db.transaction() as session:
                     marked = session.scalar(
@@ -558,8 +561,6 @@ class CensusLoad:
                 run.settled_line = high
         finally:
             bar.close()
-            if screens is not None:
-                screens.close()
 
     # -- the end --------------------------------------------------------------------------
 
@@ -853,11 +854,10 @@ class _Chunk:
             with self.session.begin_nested():
                 # The planner's statistics (taken before any outcome was set) misjudge the
                 # join with the statement's own output: the chunk's rows are hashed.
-                self.execute("SET LOCAL enable_nestloop = off")
-                self.execute("SET LOCAL enable_mergejoin = off")
-                self.session.execute(statement, {**self.values, "now": utcnow()})
-                self.execute("RESET enable_nestloop")
-                self.execute("RESET enable_mergejoin")
+                with planner(
+                    self.session, (("enable_nestloop", "off"), ("enable_mergejoin", "off"))
+                ):
+                    self.session.execute(statement, {**self.values, "now": utcnow()})
         except IntegrityError:
             if rows == PENDING:
                 self.execute(

@@ -93,6 +93,17 @@ _HASHED = (_MEMORY, _NO_JIT, ("enable_mergejoin", "off"), ("enable_nestloop", "o
 _LAID_OUT = (_MEMORY, _NO_JIT, ("enable_mergejoin", "off"))
 
 
+@contextmanager
+def planner(session: Session, settings: tuple[tuple[str, str], ...]) -> Iterator[None]:
+    """PostgreSQL planner ``settings`` for the statements run inside (the transaction's own,
+    then reset)."""
+    for name, value in settings:
+        session.execute(text(f"SET LOCAL {name} = '{value}'"))
+    yield
+    for name, _ in settings:
+        session.execute(text(f"RESET {name}"))
+
+
 #: A row's outcome, learner (an exact match's) and reason (a possible match's ULNs).
 Answer = tuple[str, int | None, str | None]
 #: The columns of a row the engine searches (``Demographics.of``), in ``SEARCHED``'s order.
@@ -140,7 +151,6 @@ class Screen:
         self, session: Session, where: str, values: dict[str, object], matcher: ScoringMatcher
     ) -> None:
         self.session = session
-        self.where = where
         self.values = {**values, "threshold": matcher.weights.threshold - _SLACK}
         self.matcher = matcher
         self.bounds = ScoreBounds(matcher.weights)
@@ -160,7 +170,7 @@ class Screen:
         working tables are temporary, dropped when the transaction ends)."""
         self._lay_out()
         screened = set(self.session.scalars(text("SELECT line FROM rows")))
-        with self._planner(_HASHED):
+        with planner(self.session, _HASHED):
             reaching = self._holders_reaching()
         reaching |= self._others_reaching()
         return screened - reaching
@@ -186,15 +196,6 @@ class Screen:
                 text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select}"), self.values
             )
             self.session.execute(text(f"ANALYZE {name} ({joined})"))
-
-    @contextmanager
-    def _planner(self, settings: tuple[tuple[str, str], ...]) -> Iterator[None]:
-        """``settings`` for the statements run inside (the transaction's own, then reset)."""
-        for name, value in settings:
-            self.session.execute(text(f"SET LOCAL {name} = '{value}'"))
-        yield
-        for name, _ in settings:
-            self.session.execute(text(f"RESET {name}"))
 
     def _fields(self, digits: str) -> str:
         """The bound of the birth date (``digits``: the candidate's as YYYYMMDD), postcode and
@@ -318,9 +319,9 @@ class Screen:
                 f"({any_sound} OR {wide})",
             ),
         ]
-        with self._planner(_LAID_OUT):
+        with planner(self.session, _LAID_OUT):
             reaching = self._compared(laid_out)
-        with self._planner(_HASHED):
+        with planner(self.session, _HASHED):
             return reaching | self._compared(joined)
 
     def _compared(self, blocks: list[tuple[str, str, str]]) -> set[int]:
@@ -405,7 +406,7 @@ class ScreensAhead:
         values: dict[str, object],
         chunks: list[tuple[int, int]],
     ) -> None:
-        #: Two chunks' lines at most wait for the settling (each a set of line numbers).
+        #: Two screened chunks at most wait for the settling.
         self._queue: queue.Queue[tuple[tuple[int, int], Screened | BaseException]] = queue.Queue(
             maxsize=2
         )
